@@ -174,12 +174,14 @@ def load_lmeval_samples(path: Path) -> dict[int, DocResult]:
 
 
 def load_evalkit_records(run_dir: Path) -> dict[int, DocResult]:
+    from evalkit.store import RunResult
+
     docs = {}
-    for r in read_jsonl(run_dir / "samples.jsonl"):
-        docs[int(r["sample_id"])] = DocResult(
-            prompt=r["prompt"], reply=r["output"], target=r["target"],
-            extracted={m: r["details"].get(m) for m in FILTERS.values()},
-            scores={m: r["scores"].get(m) for m in FILTERS.values()},
+    for r in RunResult.read(run_dir).records:
+        docs[int(r.sample_id)] = DocResult(
+            prompt=r.prompt or "", reply=r.outputs[0] if r.outputs else None, target=r.target or "",
+            extracted={m: r.details.get(m) for m in FILTERS.values()},
+            scores={m: r.scores.get(m) for m in FILTERS.values()},
         )
     return docs
 
@@ -249,7 +251,7 @@ def rescore_lmeval_replies(lmeval: dict[int, DocResult], data_dir: Path) -> Resc
     from evalkit.registry import TaskOptions, build_task
 
     task = build_task("gsm8k", TaskOptions(data_dir=data_dir))
-    samples = task.load_samples()
+    samples = task.load().samples
     n, same_target = 0, 0
     same_extracted = {m: 0 for m in FILTERS.values()}
     same_score = {m: 0 for m in FILTERS.values()}

@@ -38,18 +38,19 @@ import json, time
 from pathlib import Path
 clock = lambda: (time.perf_counter(), time.process_time())
 t0 = clock()
+from evalkit.records import SampleRecord
 from evalkit.registry import TaskOptions, build_task
 from evalkit.summary import summarize
 t1 = clock()
 task = build_task("jaster", TaskOptions(data_dir=Path({str(data_dir)!r})))
-samples = task.load_samples()
+samples = task.load().samples
 t2 = clock()
 requests = [task.build_request(s, []) for s in samples]
 t3 = clock()
 scores = task.scorer.score([(s, [s.target]) for s in samples])
 t4 = clock()
-records = [{{"task": task.name, "sample_id": s.id, "genre": s.genre, "scores": dict(sc.metrics), "format_ok": sc.format_ok,
-            "details": dict(sc.details), "error": None}} for s, sc in zip(samples, scores)]
+records = [SampleRecord(task=task.name, sample_id=s.id, genre=s.genre, outputs=[s.target], scores=dict(sc.metrics),
+                        format_ok=sc.format_ok, details=dict(sc.details)) for s, sc in zip(samples, scores)]
 table = summarize(records, {{task.name: list(task.scorer.metrics)}}, {{task.name: task.scorer.aggregate}})
 t5 = clock()
 avg = table.query("genre == 'all' and metric == 'strict'").value.iloc[0]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
 from evalkit.errors import EvalkitError
+from evalkit.paths import cache_path
 from evalkit.types import Completion, Request
 
 CACHE_FORMAT = 1
@@ -23,10 +23,7 @@ CACHE_ENV = "EVALKIT_CACHE"
 
 
 def default_cache_path() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "evalkit" / "requests.sqlite"
+    return cache_path(CACHE_ENV, "requests.sqlite")
 
 
 def request_key(identity: dict[str, Any], request: Request) -> str:

@@ -1,7 +1,9 @@
-"""The `evalkit` command: tasks, dump, run, score.
+"""The `evalkit` command: tasks, dump, run, score, and the commands plugins register.
 
 Bad input ends in one line on stderr and a non-zero exit; `--debug` (or EVALKIT_DEBUG=1) shows
 the traceback instead. Nothing heavy (datasets, vllm, torch, pandas) is imported for `--help`.
+Plugins add commands through the `evalkit.commands` entry-point group: an entry named `import.X`
+or `export.X` becomes `evalkit import X` / `evalkit export X`, any other name a command of its own.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ import os
 import re
 import sys
 from datetime import datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from evalkit import __version__
 from evalkit.errors import EvalkitError
+
+COMMANDS_GROUP = "evalkit.commands"
 
 
 def _debug_requested(args: list[str] | None) -> bool:
@@ -64,40 +70,100 @@ def cli(debug: bool) -> None:
     """Evaluate LLMs on Jaster, MT-Bench, GSM8K/MGSM and HumanEval, strict and lenient side by side."""
 
 
+# --- options several commands share -------------------------------------------------------------
+
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Local data folder laid out like ../shared/data (default: $EVALKIT_DATA_DIR, else the Hugging Face Hub).",
 )
+task_param_option = click.option(
+    "-T", "--task-param", "task_params", multiple=True, metavar="KEY=VALUE",
+    help="A task parameter, for every task of the run that declares it (`evalkit tasks NAME` lists them); repeatable.",
+)
+
+
+def judge_options(command):
+    for option in reversed([
+        click.option("--judge", default=None, help="BACKEND/MODEL of the LLM judge (MT-Bench), e.g. openai/gpt-4o."),
+        click.option("--judge-base-url", default=None, help="OpenAI-compatible endpoint of the judge."),
+        click.option("--judge-args", default=None,
+                     help="Judge settings key=value,...: max_tokens (2048), retries (2), json (false)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def cache_options(command):
+    for option in reversed([
+        click.option("--cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Request cache file (default: $EVALKIT_CACHE or ~/.cache/evalkit/requests.sqlite)."),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the request cache."),
+    ]):
+        command = option(command)
+    return command
+
+
+def moved(flag: str, replacement: str):
+    """A flag that moved: still recognised, so that using it says where it went."""
+
+    def refuse(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is not None:
+            raise click.UsageError(f"{flag} is now {replacement}")
+
+    return click.option(flag, hidden=True, expose_value=False, callback=refuse)
+
+
+def _cache_file(cache_path: Path | None, no_cache: bool) -> Path | None:
+    from evalkit.cache import default_cache_path
+
+    return None if no_cache else (cache_path or default_cache_path())
+
+
+# --- tasks, dump ---------------------------------------------------------------------------------
 
 
 @cli.command("tasks")
+@click.argument("name", required=False)
 @data_dir_option
-def tasks_command(data_dir: Path | None) -> None:
-    """List tasks with their genres and sample counts (counts need local data)."""
+def tasks_command(name: str | None, data_dir: Path | None) -> None:
+    """List tasks with their genres and sample counts (counts need local data); NAME: one family and its parameters."""
     from rich.table import Table
 
     from evalkit.console import stdout
     from evalkit.data import resolve_data_dir
-    from evalkit.registry import TaskOptions, task_families
+    from evalkit.registry import TaskOptions, build_task, family_of, task_families
 
     data = resolve_data_dir(data_dir)
+    families = [family_of(name.partition(":")[0])[0]] if name else list(task_families().values())
     table = Table(title="evalkit tasks")
     for column in ("task", "description", "genres", "samples"):
         table.add_column(column)
-    for family in task_families().values():
-        for name, (variant, about) in zip(family.task_names(), family.variants.items()):
+    for family in families:
+        for task_name, (variant, about) in zip(family.task_names(), family.variants.items()):
             genres, count = "–", "–"
             if data is not None:
                 try:
-                    samples = family.build(variant, TaskOptions(data_dir=data)).load_samples()
+                    samples = build_task(task_name, TaskOptions(data_dir=data)).load().samples
                     genres = ", ".join(sorted({s.genre for s in samples}))
                     count = str(len(samples))
                 except EvalkitError as exc:
                     count = f"unavailable ({exc})"
-            table.add_row(name, family.description + (f" — {about}" if about else ""), genres, count)
+            table.add_row(task_name, family.description + (f" — {about}" if about else ""), genres, count)
     stdout.print(table)
+    for family in families if name else []:
+        params = Table(title=f"{family.name}: task parameters (-T KEY=VALUE)",
+                       caption="scope task: fixed for the life of a run folder; scoring: only how answers are "
+                               "scored, so `evalkit score RUN -T KEY=VALUE` may change it")
+        for column in ("parameter", "type", "default", "scope", "what it does"):
+            params.add_column(column, overflow="fold")
+        for p in family.params:
+            default = "required" if p.required else "–" if p.default is None else str(p.default)
+            params.add_row(p.name, p.type + (f" ({'|'.join(p.choices)})" if p.choices else ""), default, p.scope, p.help)
+        stdout.print(params if family.params else f"{family.name} takes no task parameters")
+        if family.uses_judge:
+            stdout.print(f"{family.name} is graded by an LLM judge: --judge BACKEND/MODEL")
     if data is None:
         stdout.print("sample counts need local data: pass --data-dir or set EVALKIT_DATA_DIR")
 
@@ -105,21 +171,22 @@ def tasks_command(data_dir: Path | None) -> None:
 @cli.command("dump")
 @click.option("--tasks", "tasks_arg", required=True, help="Comma-separated task names.")
 @data_dir_option
+@task_param_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="First N samples of each task.")
 @click.option("--num-fewshot", type=click.IntRange(min=0), default=None)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def dump_command(tasks_arg: str, data_dir: Path | None, limit: int | None, num_fewshot: int | None, output: Path) -> None:
+def dump_command(tasks_arg: str, data_dir: Path | None, task_params: tuple[str, ...], limit: int | None,
+                 num_fewshot: int | None, output: Path) -> None:
     """Write the rendered prompts and targets, one line per sample (to run elsewhere, then replay)."""
     from evalkit.data import resolve_data_dir
+    from evalkit.plan import prepare_tasks, task_params_of
     from evalkit.registry import parse_task_list
-    from evalkit.runner import prepare_tasks
     from evalkit.spec import RunSpec
 
     data = resolve_data_dir(data_dir)
-    spec = RunSpec(
-        tasks=parse_task_list(tasks_arg), model="dump/none", data_dir=str(data) if data else None,
-        limit=limit, num_fewshot=num_fewshot,
-    )
+    names = parse_task_list(tasks_arg)
+    spec = RunSpec(tasks=names, model="dump/none", data_dir=str(data) if data else None, limit=limit,
+                   num_fewshot=num_fewshot, task_params=task_params_of(names, task_params))
     count = 0
     with output.open("w", encoding="utf-8") as fh:
         for prepared in prepare_tasks(spec):
@@ -139,6 +206,12 @@ def dump_command(tasks_arg: str, data_dir: Path | None, limit: int | None, num_f
     click.echo(f"wrote {count} prompts to {output}", err=True)
 
 
+# --- run -----------------------------------------------------------------------------------------
+
+# Settings a resumed run may change: how requests are made, not what is asked or how it is scored.
+OPERATIONAL = ("concurrency", "max_retries", "request_timeout", "max_requests_per_second", "max_error_rate", "workers")
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "run"
 
@@ -149,8 +222,7 @@ def _slug(text: str) -> str:
 @click.option("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1.")
 @click.option("--model-args", default=None, help="Engine arguments for vllm/: key=value,... (dtype, max_model_len, ...).")
 @data_dir_option
-@click.option("--jaster-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Read Jaster from a folder llm-jp-eval preprocessed (evaluation/test/*.json).")
+@task_param_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="First N samples of each task.")
 @click.option("--num-fewshot", type=click.IntRange(min=0), default=None, help="Override the task's few-shot count.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Override the task's output budget.")
@@ -163,159 +235,134 @@ def _slug(text: str) -> str:
 @click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True)
 @click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True)
-@click.option("--max-rps", type=click.FloatRange(min=0, min_open=True), default=None, help="Requests per second cap.")
+@click.option("--max-rps", "max_requests_per_second", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Requests per second cap.")
 @click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Fail the run when more samples than this share end in a request error.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Scorers run at once (code execution, judge calls); default: the number of cores.")
 @click.option("--allow-code-execution", is_flag=True, envvar="EVALKIT_ALLOW_CODE_EXECUTION",
               help="Opt in to running model-generated code in the sandbox (HumanEval). Also EVALKIT_ALLOW_CODE_EXECUTION=1.")
-@click.option("--judge", default=None, help="BACKEND/MODEL of the LLM judge (MT-Bench), e.g. openai/gpt-4o.")
-@click.option("--judge-base-url", default=None, help="OpenAI-compatible endpoint of the judge.")
-@click.option("--judge-args", default=None, help="Judge settings key=value,...: max_tokens (2048), retries (2), json (false).")
-@click.option("--baseline", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="A run folder to compare against pairwise (MT-Bench).")
+@judge_options
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), default=None,
               help="Continue the run in RUN_DIR with the settings in its run.json.")
-@click.option("--cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Request cache file (default: $EVALKIT_CACHE or ~/.cache/evalkit/requests.sqlite).")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the request cache.")
-def run_command(tasks_arg, model, base_url, model_args, data_dir, jaster_dir, limit, num_fewshot, max_tokens, temperature, num_samples,
-                seed, output_dir, run_name,
-                concurrency, max_retries, request_timeout, max_rps, max_error_rate, workers, allow_code_execution, judge,
-                judge_base_url, judge_args, baseline, resume_dir, cache_path, no_cache):
+@cache_options
+@moved("--jaster-dir", "a task parameter: -T jaster_dir=PATH")
+@moved("--baseline", "a task parameter: -T baseline=RUN_DIR")
+@click.pass_context
+def run_command(ctx: click.Context, tasks_arg: str | None, task_params: tuple[str, ...], data_dir: Path | None,
+                output_dir: Path, run_name: str | None, resume_dir: Path | None, cache_path: Path | None,
+                no_cache: bool, **settings: Any) -> None:
     """Evaluate a model on tasks; writes OUTPUT_DIR/NAME/{run.json,samples.jsonl,summary.csv}."""
-    from evalkit.backends import parse_model_args
-    from evalkit.cache import default_cache_path
+    from evalkit.backends.base import parse_model_args
     from evalkit.data import resolve_data_dir
+    from evalkit.plan import task_params_of
     from evalkit.registry import parse_task_list
     from evalkit.spec import RunSpec
-    from evalkit.store import RunStore
+    from evalkit.store import read_manifest
 
-    operational = {
-        "concurrency": concurrency,
-        "max_retries": max_retries,
-        "request_timeout": request_timeout,
-        "max_requests_per_second": max_rps,
-        "max_error_rate": max_error_rate,
-        "workers": workers,
-    }
     if resume_dir is not None:
-        if tasks_arg or model or limit or data_dir or run_name:
-            raise EvalkitError("--resume takes tasks, model, data and limit from RUN_DIR/run.json; drop the others")
-        stored = RunStore.open(resume_dir).read_manifest()["spec"]
-        try:
-            spec = RunSpec.model_validate({**stored, **operational})
-        except ValueError:
-            raise EvalkitError(f"{resume_dir}/run.json holds a spec this evalkit cannot read") from None
+        flags = {p.name: "/".join(p.opts) for p in ctx.command.params}
+        given = [flags[name] for name in [*settings, "tasks_arg", "task_params", "data_dir", "run_name"]
+                 if name not in OPERATIONAL and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+        if given:
+            raise EvalkitError(f"--resume takes the run's settings from RUN_DIR/run.json; drop {', '.join(given)} "
+                               f"(only {', '.join(flags[name] for name in OPERATIONAL)} may change)")
+        stored = read_manifest(resume_dir)[0].spec
+        spec = stored.model_copy(update={name: settings[name] for name in OPERATIONAL
+                                         if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE})
         run_dir = resume_dir
     else:
-        if not tasks_arg or not model:
+        if not tasks_arg or not settings["model"]:
             raise EvalkitError("run needs --tasks and --model (or --resume RUN_DIR)")
+        names = parse_task_list(tasks_arg)
         data = resolve_data_dir(data_dir)
         spec = RunSpec(
-            tasks=parse_task_list(tasks_arg), model=model, model_args=parse_model_args(model_args), base_url=base_url,
-            data_dir=str(data) if data else None, jaster_dir=str(jaster_dir.resolve()) if jaster_dir else None,
-            limit=limit, num_fewshot=num_fewshot, max_tokens=max_tokens, temperature=temperature,
-            num_samples=num_samples, seed=seed, allow_code_execution=allow_code_execution, judge=judge,
-            judge_base_url=judge_base_url, judge_args=parse_model_args(judge_args),
-            baseline=str(baseline) if baseline else None, **operational,
+            **{**settings, "model_args": parse_model_args(settings["model_args"]),
+               "judge_args": parse_model_args(settings["judge_args"], "--judge-args")},
+            tasks=names, data_dir=str(data) if data else None, task_params=task_params_of(names, task_params),
         )
-        name = run_name or f"{_slug(model.partition('/')[2] or model)}_{datetime.now():%Y%m%d-%H%M%S}"
+        name = run_name or f"{_slug(spec.model.partition('/')[2] or spec.model)}_{datetime.now():%Y%m%d-%H%M%S}"
         if "/" in name or name in (".", ".."):
             raise EvalkitError(f"--run-name {name!r} must be a plain folder name")
         run_dir = output_dir / name
-    cache = None if no_cache else (cache_path or default_cache_path())
-    _run_and_report(spec, run_dir, cache, resume=resume_dir is not None)
+    _run_and_report(spec, run_dir, _cache_file(cache_path, no_cache), resume=resume_dir is not None)
 
 
 def _run_and_report(spec: Any, run_dir: Path, cache: Path | None, resume: bool) -> None:
-    from evalkit.console import ProgressReporter, stdout, summary_table
+    from evalkit.console import ProgressReporter, print_results
     from evalkit.errors import RunFailed
     from evalkit.runner import run_evaluation
+    from evalkit.store import RunResult
 
     header = f"[bold]evalkit[/] {spec.model} on {', '.join(spec.tasks)} → {run_dir}"
     try:
         with ProgressReporter(header) as reporter:
             outcome = run_evaluation(spec, run_dir, cache_path=cache, reporter=reporter, resume=resume)
     except RunFailed:
-        _print_outcome(run_dir)
+        run = RunResult.read(run_dir)
+        print_results(run.summary(), run.manifest)
         raise
-    stdout.print(summary_table(outcome.summary, outcome.manifest["tasks"]))
-    _print_judge_tables(outcome.summary)
-    _print_requests(outcome.manifest)
+    print_results(outcome.summary, outcome.manifest)
 
 
-def _print_judge_tables(summary: Any) -> None:
-    """MT-Bench's own table (turns, judge failures, spread, win rates) for every judged task."""
-    from evalkit.console import stdout
-    from evalkit.judges.tables import judge_tables
-
-    for table in judge_tables(summary):
-        stdout.print(table)
-
-
-def _print_outcome(run_dir: Path) -> None:
-    import pandas as pd
-
-    from evalkit.console import stdout, summary_table
-    from evalkit.store import RunStore
-
-    store = RunStore.open(run_dir)
-    manifest = store.read_manifest()
-    if store.summary_path.exists():
-        summary = pd.read_csv(store.summary_path)
-        stdout.print(summary_table(summary, manifest["tasks"]))
-        _print_judge_tables(summary)
-    _print_requests(manifest)
-
-
-def _print_requests(manifest: dict[str, Any]) -> None:
-    from evalkit.console import console
-
-    r = manifest.get("requests") or {}
-    console.print(
-        f"requests: {r.get('sent', 0)} sent, {r.get('cache_hits', 0)} from cache, {r.get('retries', 0)} retries, "
-        f"{r.get('errors', 0)} failed · {manifest.get('timings', {}).get('wall_seconds', 0):.1f} s"
-    )
-    j = manifest.get("judge_requests")
-    if j:
-        console.print(f"judge requests: {j.get('sent', 0)} sent, {j.get('cache_hits', 0)} from cache, "
-                      f"{j.get('retries', 0)} retries, {j.get('errors', 0)} failed")
+# --- score ---------------------------------------------------------------------------------------
 
 
 @cli.command("score")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--judge", default=None, help="Re-judge with this BACKEND/MODEL (default: the run's own judge, if any).")
-@click.option("--judge-base-url", default=None, help="OpenAI-compatible endpoint of the judge.")
-@click.option("--judge-args", default=None, help="Judge settings key=value,...: max_tokens, retries, json.")
-@click.option("--baseline", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="A run folder to compare against pairwise (MT-Bench).")
-@click.option("--cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Request cache file for judge calls (default: $EVALKIT_CACHE or ~/.cache/evalkit/requests.sqlite).")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the request cache.")
-def score_command(run_dir: Path, judge: str | None, judge_base_url: str | None, judge_args: str | None,
-                  baseline: Path | None, cache_path: Path | None, no_cache: bool) -> None:
-    """Score a run's stored outputs again, without calling the model (judged tasks call the judge)."""
-    from evalkit.backends import parse_model_args
-    from evalkit.cache import default_cache_path
-    from evalkit.console import console, stdout, summary_table
-    from evalkit.runner import rescore_run
+@task_param_option
+@judge_options
+@cache_options
+@moved("--baseline", "a task parameter: -T baseline=RUN_DIR")
+def score_command(run_dir: Path, task_params: tuple[str, ...], judge: str | None, judge_base_url: str | None,
+                  judge_args: str | None, cache_path: Path | None, no_cache: bool) -> None:
+    """Score a run's stored outputs again, without calling the model (judged tasks call the judge).
+
+    --judge re-judges with another judge (default: the run's own); -T changes a scoring parameter
+    (a Jaster metric, an MT-Bench baseline)."""
+    from evalkit.backends.base import parse_model_args
+    from evalkit.console import console, print_results
+    from evalkit.rescore import rescore_run
 
     outcome = rescore_run(
-        run_dir, judge=judge, judge_base_url=judge_base_url, judge_args=parse_model_args(judge_args) or None,
-        baseline=baseline, cache_path=None if no_cache else (cache_path or default_cache_path()),
-        note=lambda text: console.print(text, highlight=False, markup=False),
+        run_dir, judge=judge, judge_base_url=judge_base_url,
+        judge_args=parse_model_args(judge_args, "--judge-args") or None, task_params=task_params,
+        cache_path=_cache_file(cache_path, no_cache), note=lambda text: console.print(text, highlight=False, markup=False),
     )
-    stdout.print(summary_table(outcome.summary, outcome.manifest["tasks"]))
-    _print_judge_tables(outcome.summary)
+    print_results(outcome.summary, outcome.manifest, requests=False)
 
 
-# `evalkit import fastchat` and `evalkit export fastchat` live in their own module (light to import).
-from evalkit.cli_fastchat import export_group, import_group  # noqa: E402
+# --- commands from plugins -----------------------------------------------------------------------
 
-cli.add_command(import_group)
-cli.add_command(export_group)
+
+@cli.group("import")
+def import_group() -> None:
+    """Make evalkit runs from other harnesses' files."""
+
+
+@cli.group("export")
+def export_group() -> None:
+    """Write evalkit runs in other harnesses' formats."""
+
+
+def add_plugin_commands() -> None:
+    """Attach every command in the `evalkit.commands` group (a plugin's command module imports only click)."""
+    groups = {"import": import_group, "export": export_group}
+    for ep in entry_points(group=COMMANDS_GROUP):
+        parent, _, name = ep.name.rpartition(".")
+        if parent and parent not in groups:
+            click.echo(f"warning: command plugin {ep.name!r}: evalkit has no {parent!r} command to put it under", err=True)
+            continue
+        try:
+            command = ep.load()
+        except Exception as exc:  # a broken plugin must not take the whole CLI down
+            click.echo(f"warning: command plugin {ep.name!r} ({ep.value}) failed to load: {exc}", err=True)
+            continue
+        (groups[parent] if parent else cli).add_command(command, name)
+
+
+add_plugin_commands()
 
 
 def main() -> None:

@@ -6,12 +6,13 @@ A data folder is laid out like ../shared/data: one folder per benchmark, origina
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from evalkit.errors import EvalkitError
 
@@ -39,11 +40,13 @@ def local_file(data_dir: Path, benchmark: str, filename: str) -> Path:
     return path
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """JSON Lines of objects; a bad line or encoding is an error naming the file (and line)."""
-    rows = []
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON Lines file (gzip-compressed when it
+    ends in .gz); a bad line or encoding is an error naming the file and line."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    lineno = 0
     try:
-        with path.open(encoding="utf-8") as fh:
+        with opener(path, "rt", encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
@@ -53,10 +56,16 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
                     raise EvalkitError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
                 if not isinstance(row, dict):
                     raise EvalkitError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-                rows.append(row)
+                yield lineno, row
     except UnicodeDecodeError:
-        raise EvalkitError(f"{path}: not UTF-8 text") from None
-    return rows
+        raise EvalkitError(f"{path}:{lineno + 1}: not UTF-8 text") from None
+    except (EOFError, gzip.BadGzipFile) as exc:
+        raise EvalkitError(f"{path}: not a readable gzip file ({exc})") from None
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The objects of a JSON Lines file (see iter_jsonl)."""
+    return [row for _, row in iter_jsonl(path)]
 
 
 def read_tsv(path: Path, columns: int) -> list[list[str]]:
@@ -92,14 +101,14 @@ def file_sha256(paths: Iterable[Path]) -> str:
 
 
 @dataclass(frozen=True)
-class HubSplit:
-    """Rows of one split of a Hub dataset, with what identifies that exact content."""
+class DataSplit:
+    """Rows of one split of a dataset, with what identifies that exact content (a file hash, a Hub fingerprint)."""
 
     rows: list[dict[str, Any]]
     fingerprint: str
 
 
-def load_hub_split(path: str, name: str | None, split: str) -> HubSplit:
+def load_hub_split(path: str, name: str | None, split: str) -> DataSplit:
     """One split from the Hugging Face Hub; a clear error when offline."""
     try:
         import datasets  # heavy: imported only on this path
@@ -112,4 +121,4 @@ def load_hub_split(path: str, name: str | None, split: str) -> HubSplit:
             f"could not load {path}{'/' + name if name else ''} [{split}] from the Hugging Face Hub "
             f"({type(exc).__name__}); offline, pass --data-dir with a local copy"
         ) from exc
-    return HubSplit(rows=[dict(row) for row in ds], fingerprint=f"hf:{path}:{name}:{split}:{ds._fingerprint}")
+    return DataSplit(rows=[dict(row) for row in ds], fingerprint=f"hf:{path}:{name}:{split}:{ds._fingerprint}")

@@ -1,68 +1,110 @@
-"""Sample records: scoring finished answers (off the event loop, several at once) into the lines of samples.jsonl."""
+"""SampleRecord: one line of samples.jsonl, typed, and the reading of lines an older evalkit wrote.
+
+The schema is versioned with the run folder (`format` in run.json) and published as JSON Schema in
+evalkit/schemas/sample-record.schema.json, generated from this model (tests/test_run_files.py keeps
+the two equal). Every part of evalkit that reads a run reads these, never raw dicts.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import os
-from typing import Any
+import json
+import re
+from typing import Any, Mapping
 
-from evalkit.types import Completion, Request, Sample, Task
+from typing_extensions import TypedDict  # pydantic reads field types from it on Python < 3.12
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-def default_score_workers() -> int:
-    return os.cpu_count() or 2
-
-
-class ScoringPool:
-    """Runs scorers in worker threads, at most `workers` at a time.
-
-    A regex scorer costs microseconds, but a scorer that executes code or asks a judge model takes
-    seconds; in threads (or, for a scorer with `ascore`, as coroutines) those run side by side and
-    the event loop keeps streaming answers meanwhile.
-    """
-
-    def __init__(self, workers: int | None = None) -> None:
-        self._slots = asyncio.Semaphore(max(1, workers or default_score_workers()))
-
-    async def score(self, task: Task, sample: Sample, outputs: list[str]) -> dict[str, Any]:
-        scorer = task.scorer
-        async with self._slots:
-            if hasattr(scorer, "ascore"):
-                score = (await scorer.ascore([(sample, outputs)]))[0]
-            else:
-                score = (await asyncio.to_thread(scorer.score, [(sample, outputs)]))[0]
-        return {
-            "answer": score.answer,
-            "scores": dict(score.metrics),
-            "format_ok": score.format_ok,
-            "details": dict(score.details),
-        }
+from evalkit.errors import EvalkitError
+from evalkit.types import RequestError
 
 
-def unscored(task: Task) -> dict[str, Any]:
-    """The score fields of a sample whose request failed: None everywhere, left out of every mean."""
-    return {"answer": None, "scores": {m: None for m in task.scorer.metrics}, "format_ok": None, "details": {}}
+class ChatMessage(TypedDict):
+    role: str
+    content: str
 
 
-def make_record(
-    task: Task, sample: Sample, request: Request, outputs: list[str], completion: Completion, scored: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "task": task.name,
-        "sample_id": sample.id,
-        "choice": request.choice,
-        "genre": sample.genre,
-        **request.rendered(),
-        "output": (outputs[0] if outputs else None) if len(sample.turns) == 1 else outputs,
-        "target": sample.target,
-        **scored,
-        "error": None if completion.ok else completion.error,
-        "cached": completion.cached,
-        "finish_reason": completion.finish_reason,
-    }
+class SampleRecord(BaseModel):
+    """One answered (or failed) sample: where it belongs, what was asked, what came back, how it scored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task: str
+    sample_id: str
+    choice: int = Field(default=0, ge=0, description="which of several sampled answers (--num-samples)")
+    genre: str
+    prompt: str | None = Field(default=None, description="the completion prompt (completion tasks)")
+    messages: list[ChatMessage] | None = Field(default=None, description="the last turn's chat (chat tasks)")
+    outputs: list[str] = Field(default_factory=list, description="the replies, one per turn; fewer when a request failed")
+    target: str | None = None
+    answer: str | None = Field(default=None, description="the strictly extracted answer")
+    scores: dict[str, float | None] = Field(default_factory=dict, description="every metric; None: not scorable")
+    format_ok: bool | None = Field(default=None, description="whether the reply followed the required format")
+    details: dict[str, Any] = Field(default_factory=dict, description="what each extraction or judgment found")
+    error: RequestError | None = Field(default=None, description="why the model gave no answer; None when it did")
+    cached: bool = False
+    finish_reason: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.task, self.sample_id, self.choice)
+
+    @property
+    def answered(self) -> bool:
+        """Whether every request of the sample was answered (its outputs can be scored)."""
+        return self.error is None
+
+    def to_line(self) -> str:
+        return self.model_dump_json(exclude_defaults=False) + "\n"
 
 
-def stored_outputs(record: dict[str, Any]) -> list[str]:
-    """A record's replies, one per turn."""
-    output = record.get("output")
-    return output if isinstance(output, list) else [output]
+def parse_record(line: bytes | str, where: str, legacy: bool = False) -> SampleRecord:
+    """One samples.jsonl line; `legacy` for a line of an evalkit-run/1 folder. A line that does not
+    fit is an error naming `where` (file:line) and the first field that is wrong."""
+    try:
+        if not legacy:
+            return SampleRecord.model_validate_json(line)
+        return SampleRecord.model_validate(upgrade_v1_record(json.loads(line)))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "the line"
+        raise EvalkitError(f"{where}: not an evalkit sample record ({field}: {first['msg']})") from None
+    except (ValueError, TypeError) as exc:  # json's errors, and a v1 line that is not an object
+        raise EvalkitError(f"{where}: not an evalkit sample record ({exc})") from None
+
+
+# --- evalkit-run/1 --------------------------------------------------------------------------------
+
+_V1_ERROR = re.compile(r"^(?:HTTP (?P<status>\d{3})|(?P<kind>timeout|connection|malformed response|replay|vllm))\b:?\s*")
+_V1_KINDS = {"timeout": "timeout", "connection": "connection", "malformed response": "malformed", "replay": "missing",
+             "vllm": "engine"}
+_V1_ATTEMPTS = re.compile(r" \(after (\d+) attempts\)$")
+
+
+def upgrade_v1_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An evalkit-run/1 line in today's shape: `output` (a string, a list or null) becomes `outputs`,
+    and the error message becomes a RequestError. Version 1 kept errors only as text, so this is
+    the one place that reads a kind out of a message, once, for old files."""
+    if not isinstance(row, Mapping):
+        raise TypeError("expected a JSON object")
+    record = dict(row)
+    if "output" in record:  # a line already upgraded (a kill during the upgrade) has `outputs`
+        output = record.pop("output")
+        record["outputs"] = [output] if isinstance(output, str) else list(output or [])
+    if "sample_id" in record and not isinstance(record["sample_id"], bool):
+        record["sample_id"] = str(record["sample_id"])
+    if isinstance(record.get("error"), str):
+        record["error"] = _v1_error(record["error"])
+    return record
+
+
+def _v1_error(text: str) -> RequestError:
+    attempts = _V1_ATTEMPTS.search(text)
+    message = text[: attempts.start()] if attempts else text
+    match = _V1_ERROR.match(message)
+    if match is None:
+        return RequestError("engine", message, attempts=int(attempts.group(1)) if attempts else 1)
+    status = match.group("status")
+    kind = "http" if status else _V1_KINDS[match.group("kind")]
+    return RequestError(kind, message[match.end():] or message, status=int(status) if status else None,  # type: ignore[arg-type]
+                        attempts=int(attempts.group(1)) if attempts else 1)

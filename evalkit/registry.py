@@ -1,27 +1,35 @@
 """Task registry: task families come from the `evalkit.tasks` entry-point group.
 
 Built-in tasks register exactly the way a third-party package does, so adding a task never means
-editing the core. A task name is `family` or `family:variant` (`gsm8k:chat`, `jaster:jnli`).
+editing the core. A task name is `family` or `family:variant` (`gsm8k:chat`, `jaster:jnli`). A
+family declares what the core needs to know before building anything: its variants, its task
+parameters (`-T`), whether its scorer is an LLM judge, and its own result tables.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from evalkit.errors import EvalkitError
-from evalkit.types import Task
+from evalkit.params import Param, resolve
+from evalkit.roles import JudgeModel, Task
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from evalkit.tables import ResultTable
 
 ENTRY_POINT_GROUP = "evalkit.tasks"
 
 
 @dataclass(frozen=True)
 class TaskOptions:
-    """Run-wide settings a task may read when it is built."""
+    """What a task may read when it is built: the run-wide settings, its own parameters, the judge."""
 
     data_dir: Path | None = None
     num_fewshot: int | None = None  # None: the task's own default
@@ -29,17 +37,26 @@ class TaskOptions:
     temperature: float | None = None  # None: the task's own default (greedy for most)
     seed: int = 1234
     allow_code_execution: bool = False  # set only by the user's explicit opt-in
-    jaster_dir: Path | None = None  # a folder llm-jp-eval preprocessed (its evaluation/ files)
+    params: Mapping[str, Any] = field(default_factory=dict)  # this task's -T values, typed, defaults filled
+    judge: JudgeModel | None = None  # for families that `uses_judge`; None when no --judge was given
 
 
 @dataclass(frozen=True)
 class TaskFamily:
-    """A family of tasks: `variants` maps a variant name ("" for the default) to a description."""
+    """A family of tasks: `variants` maps a variant name ("" for the default) to a description.
+
+    `params` are the family's `-T` parameters; `uses_judge` says its scorer grades with the run's
+    judge model (loaded only when some task of the run uses one); `tables` draws the family's own
+    tables from the summary rows of one of its tasks (MT-Bench: per category and turn).
+    """
 
     name: str
     description: str
     build: Callable[[str, TaskOptions], Task]
     variants: Mapping[str, str] = field(default_factory=lambda: {"": ""})
+    params: tuple[Param, ...] = ()
+    uses_judge: bool = False
+    tables: Callable[[str, "pd.DataFrame"], list["ResultTable"]] | None = None
 
     def task_names(self) -> list[str]:
         return [self.name if not v else f"{self.name}:{v}" for v in self.variants]
@@ -78,8 +95,8 @@ def all_task_names() -> list[str]:
     return [name for family in task_families().values() for name in family.task_names()]
 
 
-def build_task(name: str, options: TaskOptions) -> Task:
-    """The task called `name`, or a one-line error with the closest known names."""
+def family_of(name: str) -> tuple[TaskFamily, str]:
+    """The family and variant a task name means, or a one-line error with the closest known names."""
     family_name, _, variant = name.strip().partition(":")
     family = task_family(family_name)
     if family is None or variant not in family.variants:
@@ -87,7 +104,23 @@ def build_task(name: str, options: TaskOptions) -> Task:
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; known tasks: {', '.join(known)}"
         raise EvalkitError(f"unknown task {name!r}{hint} (`evalkit tasks` lists them)")
-    return family.build(variant, options)
+    return family, variant
+
+
+def resolve_params(name: str, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every parameter of task `name`, typed: the -T values `given`, else the declared defaults."""
+    family, _ = family_of(name)
+    return resolve(family.params, given or {}, name)
+
+
+def build_task(name: str, options: TaskOptions, params: Mapping[str, Any] | None = None) -> Task:
+    """The task called `name`, built with its -T `params` (typed, checked against the declared ones)."""
+    family, variant = family_of(name)
+    options = replace(options, params=resolve_params(name, params), judge=options.judge if family.uses_judge else None)
+    task = family.build(variant, options)
+    if not isinstance(task, Task):
+        raise EvalkitError(f"task plugin {family.name!r} built a {type(task).__name__}, not an evalkit Task")
+    return task
 
 
 def parse_task_list(text: str) -> list[str]:

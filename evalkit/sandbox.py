@@ -45,11 +45,10 @@ import sysconfig
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from evalkit.errors import EvalkitError
 from evalkit.sandbox_driver import decode, encode
@@ -62,12 +61,6 @@ GRACE_SECONDS = 5.0  # the sandbox enforces the timeout; the harness steps in on
 REPORT_CAP = 1 << 20
 PRIVATE_DIRS = ("/root", "/home", "/tmp", "/var/tmp", "/dev/shm", "/run/user")
 ZYGOTE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}  # all a program inherits
-
-STATUSES = (  # sandbox_error alone is the harness's failure, not the program's (scored None, not 0)
-    "passed", "assertion", "exception:<Type>", "timeout", "syntax_error", "killed_memory", "killed:<SIGNAL>",
-    "early_exit", "sandbox_error",
-)
-
 
 @dataclass(frozen=True)
 class SandboxLimits:
@@ -88,7 +81,11 @@ class SandboxLimits:
 
 @dataclass(frozen=True)
 class SandboxResult:
-    """How one program ended: `status` is one of STATUSES; `details` says how it was isolated."""
+    """How one program ended, and in `details` how it was isolated.
+
+    `status`: passed, assertion, exception:<Type>, timeout, syntax_error, killed_memory,
+    killed:<SIGNAL>, early_exit, or sandbox_error, the one that is the harness's failure rather
+    than the program's (scored None, not 0)."""
 
     status: str
     message: str = ""
@@ -359,7 +356,7 @@ def detect_isolation() -> Isolation:
 
 
 class Sandbox:
-    """Runs programs under `limits`; `workers` programs at a time in `run_many`."""
+    """Runs programs under `limits`, one per call; callers run several at once from threads."""
 
     def __init__(self, limits: SandboxLimits | None = None, isolation: Isolation | None = None) -> None:
         self.limits = limits or SandboxLimits()
@@ -373,9 +370,3 @@ class Sandbox:
 
     def run(self, program: str) -> SandboxResult:
         return execute(program, self.limits, self.isolation)
-
-    def run_many(self, programs: Iterable[str], workers: int | None = None) -> list[SandboxResult]:
-        programs = list(programs)
-        isolation = self.isolation  # probe once, before the threads start
-        with ThreadPoolExecutor(max_workers=max(1, workers or os.cpu_count() or 1)) as pool:
-            return list(pool.map(lambda p: execute(p, self.limits, isolation), programs))

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evalkit import params
+from evalkit.redact import redact_url
+
+Scalar = str | int | float | bool
+
 # The fields that decide a run's answers and scores; a run folder can only be resumed with the same.
 RESUME_FIELDS = (
     "tasks", "model", "model_args", "base_url", "data_dir", "limit", "num_fewshot", "max_tokens", "temperature",
-    "num_samples", "seed", "judge", "judge_base_url", "judge_args", "baseline",
+    "num_samples", "seed", "judge", "judge_base_url", "judge_args",
 )
 
 
@@ -16,10 +21,12 @@ class RunSpec(BaseModel):
 
     tasks: list[str] = Field(min_length=1)
     model: str
-    model_args: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    base_url: str | None = None  # credentials stripped (see redact_url)
+    model_args: dict[str, Scalar] = Field(default_factory=dict)
+    base_url: str | None = None  # credentials stripped in run.json (see written)
     data_dir: str | None = None
-    jaster_dir: str | None = None  # llm-jp-eval's preprocessed evaluation/ folder, read instead of the originals
+    # -T values as given, typed, per task (only the tasks whose family declares the key); run.json's
+    # `tasks` entries hold every parameter's value, defaults included.
+    task_params: dict[str, dict[str, Scalar]] = Field(default_factory=dict)
     limit: int | None = Field(default=None, ge=1)
     num_fewshot: int | None = Field(default=None, ge=0)
     max_tokens: int | None = Field(default=None, ge=1)
@@ -35,8 +42,19 @@ class RunSpec(BaseModel):
     allow_code_execution: bool = False  # the explicit opt-in to run generated code (HumanEval)
     judge: str | None = None  # BACKEND/MODEL of the LLM judge (MT-Bench)
     judge_base_url: str | None = None
-    judge_args: dict[str, str | int | float | bool] = Field(default_factory=dict)  # max_tokens, retries, json
-    baseline: str | None = None  # a run folder to compare against pairwise
+    judge_args: dict[str, Scalar] = Field(default_factory=dict)  # checked by the judge: max_tokens, retries, json
 
-    def resume_fields(self) -> dict:
-        return {name: getattr(self, name) for name in RESUME_FIELDS}
+    def written(self) -> "RunSpec":
+        """The spec as run.json keeps it: no credentials in either base URL."""
+        return self.model_copy(update={
+            "base_url": redact_url(self.base_url) if self.base_url else None,
+            "judge_base_url": redact_url(self.judge_base_url) if self.judge_base_url else None,
+        })
+
+    def differences(self, other: "RunSpec") -> list[str]:
+        """What `other` changes that a run folder cannot take: the fields that decide answers and
+        scores, and each task parameter by name."""
+        mine, theirs = self.written(), other.written()
+        out = [name for name in RESUME_FIELDS if getattr(mine, name) != getattr(theirs, name)]
+        out += [f"task parameter {change}" for change in params.changed(mine.task_params, theirs.task_params)]
+        return out

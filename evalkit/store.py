@@ -1,16 +1,31 @@
-"""The run directory: run.json (manifest, written first), samples.jsonl (streamed), summary.csv."""
+"""Run folders, the one reader and writer: run.json (written first), samples.jsonl (streamed), summary.csv.
+
+`RunResult.read` is the reader every command uses (score, import, export, report, gate): it never
+writes. `RunStore` is the writer a run or a re-score holds: it appends records as they arrive
+(flushed, so a `kill -9` loses nothing whole), cuts a line a crash left half-written, and updates
+run.json atomically. A folder written by an older evalkit is read as it is; the first write to it
+upgrades both files in place (`upgraded_from` in run.json says so).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
+
+from pydantic import ValidationError
 
 from evalkit.errors import EvalkitError
+from evalkit.manifest import LEGACY_FORMATS, RUN_FORMAT, RunManifest, TaskInfo, now_iso, upgrade_v1_manifest
+from evalkit.records import SampleRecord, parse_record
+from evalkit.spec import RunSpec
 
-RUN_FORMAT = "evalkit-run/1"
+if TYPE_CHECKING:
+    import pandas as pd
+
 MANIFEST = "run.json"
 SAMPLES = "samples.jsonl"
 SUMMARY = "summary.csv"
@@ -35,95 +50,185 @@ def source_git_sha() -> str | None:
     return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
+def read_manifest(run_dir: Path) -> tuple[RunManifest, bool]:
+    """run.json, typed, and whether the folder is in a legacy format; one-line errors otherwise."""
+    if not run_dir.exists():
+        raise EvalkitError(f"{run_dir} does not exist")
+    if not run_dir.is_dir():
+        raise EvalkitError(f"{run_dir} is not a folder")
+    path = run_dir / MANIFEST
+    if not path.is_file():
+        raise EvalkitError(f"{run_dir} is not an evalkit run: it has no {MANIFEST}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EvalkitError(f"{path} is corrupt: {exc}") from None
+    found = data.get("format") if isinstance(data, dict) else None
+    if not isinstance(found, str) or not found.startswith("evalkit-run/"):
+        raise EvalkitError(f"{path} is not an evalkit run manifest (format {RUN_FORMAT!r} expected)")
+    legacy = found in LEGACY_FORMATS
+    if not legacy and found != RUN_FORMAT:
+        raise EvalkitError(f"{path} was written by a newer evalkit (format {found!r}; this one reads {RUN_FORMAT!r} "
+                           f"and {', '.join(map(repr, LEGACY_FORMATS))}): upgrade evalkit to read it")
+    try:
+        return RunManifest.model_validate(upgrade_v1_manifest(data) if legacy else data), legacy
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise EvalkitError(f"{path} is not a run manifest evalkit can read ({field}: {first['msg']})") from None
+
+
+def _task_changes(before: TaskInfo, now: TaskInfo) -> list[str]:
+    out = []
+    if before.version != now.version:
+        out.append(f"version {before.version} -> {now.version}")
+    if before.data != now.data:
+        keys = sorted(k for k in before.data.keys() | now.data.keys() if before.data.get(k) != now.data.get(k))
+        out.append(f"data ({', '.join(keys)})")
+    return out
+
+
+def _read_records(path: Path, legacy: bool) -> tuple[list[SampleRecord], int]:
+    """Every record, the last line per (task, sample_id, choice) winning, and the length of a final
+    line a crash cut short (0 when there is none). A bad line anywhere else is an error."""
+    if not path.exists():
+        return [], 0
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    complete, tail = lines[:-1], lines[-1]  # tail is b"" when the file ends with a newline
+    by_key: dict[tuple[str, str, int], SampleRecord] = {}
+    for lineno, line in enumerate(complete, 1):
+        if line.strip():
+            record = parse_record(line, f"{path}:{lineno}", legacy)
+            by_key[record.key] = record
+    return list(by_key.values()), len(tail) if tail.strip() else 0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A run folder as evalkit reads it: the manifest, and the last record of every sample."""
+
+    dir: Path
+    manifest: RunManifest
+    records: tuple[SampleRecord, ...]
+
+    @classmethod
+    def read(cls, run_dir: Path) -> "RunResult":
+        manifest, legacy = read_manifest(run_dir)
+        records, _ = _read_records(run_dir / SAMPLES, legacy)
+        return cls(run_dir, manifest, tuple(records))
+
+    def summary(self) -> "pd.DataFrame":
+        """The summary rows (task, genre, metric, value, n) the run ended with; empty before it ended."""
+        import pandas as pd
+
+        from evalkit.summary import COLUMNS
+
+        rows = [row.model_dump() for row in self.manifest.summary or []]
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+
 class RunStore:
-    def __init__(self, run_dir: Path) -> None:
+    """The writer of one run folder."""
+
+    def __init__(self, run_dir: Path, manifest: RunManifest) -> None:
         self.dir = run_dir
+        self.manifest = manifest
         self.manifest_path = run_dir / MANIFEST
         self.samples_path = run_dir / SAMPLES
         self.summary_path = run_dir / SUMMARY
-        self._samples_fh = None
-
-    # -- manifest --------------------------------------------------------------------------
+        self._samples_fh: Any = None
 
     @classmethod
-    def create(cls, run_dir: Path, manifest: dict[str, Any]) -> "RunStore":
+    def create(cls, run_dir: Path, manifest: RunManifest) -> "RunStore":
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise EvalkitError(f"cannot create the run folder {run_dir}: {exc.strerror}") from None
-        store = cls(run_dir)
-        write_json_atomic(store.manifest_path, {"format": RUN_FORMAT, **manifest})
+        store = cls(run_dir, manifest)
+        store._write_manifest()
         return store
 
     @classmethod
     def open(cls, run_dir: Path) -> "RunStore":
-        """An existing run; a one-line error when the folder is not one."""
-        store = cls(run_dir)
-        store.read_manifest()
+        """An existing run, to write into; a folder in a legacy format is upgraded in place first."""
+        manifest, legacy = read_manifest(run_dir)
+        store = cls(run_dir, manifest)
+        if legacy:
+            # Records first: an upgraded line reads the same through either reader, so a kill
+            # between the two writes leaves a folder that still reads.
+            store.rewrite(_read_records(store.samples_path, legacy=True)[0])
+            store._write_manifest()
         return store
 
-    def read_manifest(self) -> dict[str, Any]:
-        if not self.dir.exists():
-            raise EvalkitError(f"{self.dir} does not exist")
-        if not self.dir.is_dir():
-            raise EvalkitError(f"{self.dir} is not a folder")
-        if not self.manifest_path.is_file():
-            raise EvalkitError(f"{self.dir} is not an evalkit run: it has no {MANIFEST}")
-        try:
-            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise EvalkitError(f"{self.manifest_path} is corrupt: {exc}") from None
-        if not isinstance(data, dict) or data.get("format") != RUN_FORMAT or not isinstance(data.get("spec"), dict):
-            raise EvalkitError(f"{self.manifest_path} is not an evalkit run manifest (format {RUN_FORMAT!r} expected)")
-        return data
+    @classmethod
+    def reopen(cls, run_dir: Path, spec: RunSpec, resume: bool) -> "RunStore | None":
+        """The existing run in `run_dir` when it was started with `spec` (re-running a command resumes
+        it), None for a new or empty folder; a one-line error for anything else. Checked before any
+        data is read, so a changed command fails at once."""
+        if (run_dir / MANIFEST).exists():
+            store = cls.open(run_dir)
+            changed = store.manifest.spec.differences(spec)
+            if changed:
+                raise EvalkitError(f"{run_dir} holds a run with different settings ({'; '.join(changed)}); "
+                                   "choose another --run-name, or --resume it as it was")
+            return store
+        if resume:
+            raise EvalkitError(f"{run_dir} is not an evalkit run: it has no {MANIFEST}")
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise EvalkitError(f"{run_dir} exists and is not an evalkit run; choose another --run-name")
+        return None
 
-    def update_manifest(self, **fields: Any) -> dict[str, Any]:
-        data = self.read_manifest()
-        data.update(fields)
-        write_json_atomic(self.manifest_path, data)
-        return data
+    def resume(self, manifest: RunManifest) -> None:
+        """Continue with `manifest` (this invocation's): refused when a task's version or data changed
+        since the run started, because its stored answers would then belong to other samples."""
+        changed = [f"{name} {what}" for name, info in manifest.tasks.items() if name in self.manifest.tasks
+                   for what in _task_changes(self.manifest.tasks[name], info)]
+        if changed:
+            raise EvalkitError(f"{self.dir} holds a run whose tasks changed since it started ({'; '.join(changed)}); "
+                               "choose another --run-name to run them again")
+        # The operational settings (concurrency, retries, --max-error-rate) are this invocation's.
+        self.update(status="running", resumed_at=now_iso(), spec=manifest.spec)
+
+    # -- manifest --------------------------------------------------------------------------
+
+    def update(self, **fields: Any) -> RunManifest:
+        """Set manifest fields (validated) and write run.json atomically."""
+        self.manifest = RunManifest.model_validate({**self.manifest.model_dump(), **fields})
+        self._write_manifest()
+        return self.manifest
+
+    def _write_manifest(self) -> None:
+        write_json_atomic(self.manifest_path, self.manifest.model_dump(mode="json"))
 
     # -- samples ---------------------------------------------------------------------------
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every stored sample record, the last one per (task, sample_id, choice) winning.
+    def records(self) -> list[SampleRecord]:
+        """Every stored record, the last one per sample and choice winning; a final line a crash cut
+        short is dropped, and cut from the file before anything is appended."""
+        records, torn = _read_records(self.samples_path, legacy=False)
+        if torn:
+            self.close()
+            with self.samples_path.open("r+b") as fh:
+                fh.truncate(self.samples_path.stat().st_size - torn)
+        return records
 
-        A final line cut short by a crash is dropped (and cut from the file before new lines are
-        appended); a bad line anywhere else means the file was damaged, and is an error.
-        """
-        if not self.samples_path.exists():
-            return []
-        raw = self.samples_path.read_bytes()
-        lines = raw.split(b"\n")
-        complete, tail = lines[:-1], lines[-1]  # tail is b"" when the file ends with a newline
-        by_key: dict[tuple[str, str, int], dict[str, Any]] = {}
-        for lineno, line in enumerate(complete, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                key = (record["task"], str(record["sample_id"]), int(record.get("choice", 0)))
-            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
-                raise EvalkitError(f"{self.samples_path}:{lineno}: not an evalkit sample record") from None
-            by_key[key] = record
-        if tail.strip():
-            with self.samples_path.open("r+b") as fh:  # a crash mid-line: keep what was whole
-                fh.truncate(len(raw) - len(tail))
-        return list(by_key.values())
-
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: SampleRecord) -> None:
         if self._samples_fh is None:
             self._samples_fh = self.samples_path.open("a", encoding="utf-8")
-        self._samples_fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._samples_fh.write(record.to_line())
         self._samples_fh.flush()  # on disk for any later reader, even if this process is killed
 
-    def rewrite_records(self, records: Iterable[dict[str, Any]]) -> None:
+    def rewrite(self, records: Iterable[SampleRecord]) -> None:
         self.close()
         tmp = self.samples_path.with_name(SAMPLES + ".tmp")
         with tmp.open("w", encoding="utf-8") as fh:
             for record in records:
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                fh.write(record.to_line())
         os.replace(tmp, self.samples_path)
+
+    def write_summary(self, summary: "pd.DataFrame") -> None:
+        summary.to_csv(self.summary_path, index=False)
 
     def close(self) -> None:
         if self._samples_fh is not None:

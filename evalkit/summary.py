@@ -6,7 +6,7 @@ failed) and `error_rate` (share of samples whose request failed; their scores ar
 left out of every mean, never counted as 0).
 
 Group-level metrics: `group_metrics` maps a task to its scorer's `aggregate(records) -> {metric:
-value}` (see evalkit.types.Scorer), called with the records of each row's group. A metric it
+value}` (see evalkit.roles.Scorer), called with the records of each row's group. A metric it
 returns replaces the per-sample mean of the same name; its n is the number of distinct samples.
 
 Genre groups: a genre written `GROUP/name` (Jaster: `NLI/jnli`) belongs to GROUP. A task with such
@@ -17,7 +17,9 @@ samples. Group-level metrics are computed per genre, then averaged like the othe
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from evalkit.records import SampleRecord
 
 ALL = "all"
 COLUMNS = ["task", "genre", "metric", "value", "n"]
@@ -27,9 +29,9 @@ Cells = list[tuple[str, Any, int]]  # (metric, value, n) of one row
 
 
 def summarize(
-    records: Iterable[Mapping[str, Any]],
-    metric_order: Mapping[str, list[str]] | None = None,
-    group_metrics: Mapping[str, Callable[[list[Mapping[str, Any]]], Mapping[str, float | None]]] | None = None,
+    records: Iterable[SampleRecord],
+    metric_order: Mapping[str, Sequence[str]] | None = None,
+    group_metrics: Mapping[str, Callable[[Sequence[SampleRecord]], Mapping[str, float | None]]] | None = None,
 ):
     """Rows for each task: `all`, then each genre (each group first, when genres are grouped)."""
     import pandas as pd  # heavy: not needed for `evalkit --help`
@@ -40,20 +42,20 @@ def summarize(
     frame = pd.DataFrame(
         {
             "index": range(len(records)),
-            "task": [r["task"] for r in records],
-            "genre": [r.get("genre") or ALL for r in records],
-            "error": [r.get("error") is not None for r in records],
-            "format_violation": [None if r.get("format_ok") is None else float(not r["format_ok"]) for r in records],
+            "task": [r.task for r in records],
+            "genre": [r.genre or ALL for r in records],
+            "error": [not r.answered for r in records],
+            "format_violation": [None if r.format_ok is None else float(not r.format_ok) for r in records],
         }
     )
     metric_names: dict[str, list[str]] = {}
     for r in records:
-        names = metric_names.setdefault(r["task"], [])
-        names.extend(m for m in (r.get("scores") or {}) if m not in names)
+        names = metric_names.setdefault(r.task, [])
+        names.extend(m for m in r.scores if m not in names)
     for names in metric_names.values():
         for name in names:
             if name not in frame:
-                frame[name] = [(r.get("scores") or {}).get(name) for r in records]
+                frame[name] = [r.scores.get(name) for r in records]
 
     rows = []
     for task, task_frame in frame.groupby("task", sort=False):
@@ -67,7 +69,7 @@ def summarize(
                 out.append((metric, float(values.mean()) if len(values) else None, int(len(values))))
             if aggregate is not None:
                 group = [records[i] for i in g["index"]]
-                _merge(out, aggregate(group), len({(r.get("sample_id")) for r in group}))
+                _merge(out, aggregate(group), len({r.sample_id for r in group}))
             return out + [("error_rate", float(g["error"].mean()), int(len(g)))]
 
         genres = {genre: g for genre, g in task_frame.groupby("genre", sort=True) if genre != ALL}

@@ -1,9 +1,9 @@
-"""The value types every part of evalkit speaks: Sample, Request, Completion, Score."""
+"""The value types every part of evalkit speaks: Sample, Request, Completion, RequestError, Score."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Protocol, Sequence
+from typing import Any, Literal, Mapping
 
 
 @dataclass(frozen=True)
@@ -73,20 +73,46 @@ class Request:
         return {"kind": self.kind, **self.rendered(), "params": self.params.to_dict(), "choice": self.choice}
 
 
-@dataclass(frozen=True)
-class Completion:
-    """What a backend answered for one request: text, or an error recorded on the item.
+ErrorKind = Literal["http", "timeout", "connection", "malformed", "unsupported", "missing", "engine"]
 
-    `retryable` and `retry_after` tell the managed backend whether another attempt may succeed.
+
+@dataclass(frozen=True)
+class RequestError:
+    """Why a request got no answer, as data: the backend says what happened, nothing parses messages.
+
+    `kind`: `http` (the server answered with an error `status`), `timeout`, `connection`,
+    `malformed` (an answer that could not be read), `unsupported` (the server refused an option of
+    the request, such as structured output), `missing` (a replay file has no answer), `engine` (an
+    in-process engine failed). `retryable` and `retry_after` tell the managed backend whether
+    another attempt may succeed and when; `attempts` is how many were made.
     """
 
+    kind: ErrorKind
+    message: str
+    status: int | None = None
+    retryable: bool = False
+    retry_after: float | None = None
+    attempts: int = 1
+
+    @property
+    def label(self) -> str:
+        """A short name for counting errors by kind: "HTTP 429", "timeout"."""
+        return f"HTTP {self.status}" if self.kind == "http" and self.status is not None else self.kind
+
+    def __str__(self) -> str:
+        suffix = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
+        return f"{self.label}: {self.message}{suffix}"
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a backend answered for one request: text, or an error recorded on the item."""
+
     text: str | None
-    error: str | None = None
+    error: RequestError | None = None
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    retryable: bool = False
-    retry_after: float | None = None
     cached: bool = False
 
     @property
@@ -108,38 +134,3 @@ class Score:
     format_ok: bool | None
     metrics: Mapping[str, float | None]
     details: Mapping[str, Any] = field(default_factory=dict)
-
-
-class Scorer(Protocol):
-    """Batch in, scores out: one Score per (sample, outputs) pair, in order; `outputs` holds one
-    reply per turn.
-
-    A scorer may also define `aggregate(records) -> {metric: value}`: metrics that exist only
-    over a group of stored records (a correlation over a dataset, pass@k over a problem's sampled
-    answers). The summary calls it for every task x genre group, next to the per-sample means.
-    """
-
-    metrics: tuple[str, ...]
-
-    def score(self, items: Sequence[tuple[Sample, list[str]]]) -> list[Score]: ...
-
-
-class Task(Protocol):
-    """Where samples come from, how prompts are built, and how answers are scored."""
-
-    name: str
-    version: str
-    scorer: Scorer
-
-    def load_samples(self) -> list[Sample]: ...
-
-    def build_request(self, sample: Sample, history: Sequence[str]) -> Request:
-        """The request for turn len(history), given the model's answers to the earlier turns."""
-        ...
-
-    def data_fingerprint(self) -> dict[str, Any]:
-        """Where the data came from and a content hash of it, recorded in run.json."""
-        ...
-
-    # Optional: `limit_samples(samples, n) -> samples` applies `--limit n` when the first n samples
-    # are not the right reading (a collection of datasets limits each dataset, as Jaster does).

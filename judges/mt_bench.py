@@ -13,7 +13,6 @@ marked incomplete, so a re-run of the command judges it again (and only it: the 
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -29,15 +28,14 @@ from evalkit.judges.verdicts import (
     parse_rating,
     response_formats,
 )
+from evalkit.records import SampleRecord
+from evalkit.roles import Judge, JudgeModel
 from evalkit.types import Completion, GenerationParams, Request, Sample, Score
 
 JUDGE_MAX_TOKENS = 2048  # FastChat's budget for an OpenAI judge's reply
 RETRY_TEMPERATURE = 0.7
 FORMAT_NAMES = ("json_schema", "json_object", "text")
 TEXT = len(FORMAT_NAMES) - 1  # the format level of free text
-# How servers refuse a response_format: OpenAI/vLLM with 400/422; llama-cpp-python with HTTP 500 and
-# a validation error naming `response_format` (seen against the real server).
-_REFUSED_FORMAT = re.compile(r"^HTTP (400|404|415|422)\b|response_format")
 NOT_JUDGED = "not judged: no --judge was given; grade the stored answers with `evalkit score RUN --judge BACKEND/MODEL`"
 
 
@@ -86,72 +84,60 @@ class _Ask:
         return self.key[0] == "pair"
 
 
-class MTBenchJudge:
+class MTBenchJudge(Judge):
     """Single-answer grading of every turn, reference-guided where FastChat uses a reference, and
-    pairwise comparison against a baseline run. Without a judge attached it records answers as
-    not judged (scores None), so that `evalkit score RUN --judge ...` can grade them later."""
+    pairwise comparison against a baseline run. Without a judge model it records answers as not
+    judged (scores None), so that `evalkit score RUN --judge ...` can grade them later.
+
+    The judge prompts travel with each sample (`metadata["judge_prompts"]`, one PromptSet shared by
+    all), as its reference answer does: the task loads them with its questions."""
 
     metrics = METRICS
     strict_metric = "score"
-    lenient_metric = None
 
-    def __init__(self, task_name: str) -> None:
+    def __init__(self, task_name: str, judge: JudgeModel | None, baseline: Path | None = None) -> None:
+        super().__init__(judge)
         self.task_name = task_name
-        self.prompts: PromptSet | None = None  # set by the task when it loads its data
-        self.backend: Any = None  # a ManagedBackend once a judge is attached
-        self.judge_name: str | None = None
-        self.settings = JudgeSettings()
-        self.baseline: dict[str, list[str]] | None = None
-        self.baseline_name: str | None = None
-        self._format_level = TEXT  # free text until structured output is asked for
-        self._format_settled = True
+        self.settings = JudgeSettings.from_args(judge.args if judge else None)
+        self.baseline = load_baseline(baseline, task_name) if baseline is not None else None
+        self.baseline_name = baseline.name if baseline is not None else None
+        self._format_level = 0 if self.settings.json else TEXT  # free text unless structured output is asked for
+        self._format_settled = not self.settings.json
         self._probe = asyncio.Lock()
 
-    # -- wiring ------------------------------------------------------------------------------
+    @property
+    def judge_name(self) -> str | None:
+        return self.judge.name if self.judge else None
 
-    def attach_judge(self, backend: Any, judge_name: str, judge_args: Mapping[str, Any] | None = None,
-                     baseline: Path | None = None) -> None:
-        """Grade with `backend` (a ManagedBackend); compare with the answers of the `baseline` run."""
-        self.backend, self.judge_name = backend, judge_name
-        self.settings = JudgeSettings.from_args(judge_args)
-        self._format_level = 0 if self.settings.json else TEXT
-        self._format_settled = not self.settings.json
-        if baseline is not None:
-            self.baseline = load_baseline(baseline, self.task_name)
-            self.baseline_name = baseline.name
-
-    def judge_plan(self, answers: Sequence[Sample]) -> str:
-        """One line saying how many judge calls grading these answers (one per sample and choice) takes."""
-        if self.backend is None:
+    def plan(self, samples: Sequence[Sample]) -> str:
+        """How many judge calls grading these answers (one per sample and choice) takes."""
+        if self.judge is None:
             return f"{self.task_name}: {NOT_JUDGED}"
-        turns = sum(len(s.turns) for s in answers)
+        turns = sum(len(s.turns) for s in samples)
         pairwise = 2 * turns if self.baseline is not None else 0
         line = (f"{self.task_name}: judge {self.judge_name} will make {turns + pairwise} judge calls "
-                f"({len(answers)} answers x turns = {turns} single-answer gradings")
+                f"({len(samples)} answers x turns = {turns} single-answer gradings")
         if pairwise:
             line += f" + {pairwise} pairwise, both orders against {self.baseline_name}"
         return (f"{line}); an unreadable verdict is asked again at most {self.settings.retries} times; "
                 "calls answered before come from the cache")
 
-    def incomplete(self, record: Mapping[str, Any]) -> bool:
+    def incomplete(self, record: SampleRecord) -> bool:
         """Whether a stored record holds a judgment whose request failed (to be judged again)."""
-        if self.backend is None:
+        if self.judge is None:
             return False
-        return any(kind.startswith("request") for kind in judge_failure_kinds(record.get("details")))
+        return any(kind.startswith("request") for kind in judge_failure_kinds(record.details))
 
-    aggregate = staticmethod(aggregate)
+    def aggregate(self, records: Sequence[SampleRecord]) -> dict[str, float | None]:
+        return aggregate(records)
 
     # -- scoring -------------------------------------------------------------------------------
-
-    def score(self, items: Sequence[tuple[Sample, list[str]]]) -> list[Score]:
-        """Synchronous scoring, for use outside an event loop (the runner awaits `ascore`)."""
-        return asyncio.run(self.ascore(items))
 
     async def ascore(self, items: Sequence[tuple[Sample, list[str]]]) -> list[Score]:
         return list(await asyncio.gather(*(self._judge(sample, outputs) for sample, outputs in items)))
 
     async def _judge(self, sample: Sample, outputs: list[str]) -> Score:
-        if self.backend is None or self.prompts is None:
+        if self.judge is None:
             return Score(None, None, None, {m: None for m in METRICS}, {"note": NOT_JUDGED})
         asks = self._single_asks(sample, outputs) + self._pair_asks(sample, outputs)
         results = await self._resolve(asks)
@@ -164,23 +150,24 @@ class MTBenchJudge:
         return Score(metrics["score"], None, None, metrics, details)
 
     def _single_asks(self, sample: Sample, outputs: list[str]) -> list[_Ask]:
-        assert self.prompts is not None
+        prompts: PromptSet = sample.metadata["judge_prompts"]
         reference = sample.metadata.get("reference")
         asks = []
         for turn in range(1, len(outputs) + 1):
-            prompt = self.prompts.get(prompt_name(sample.genre, turn))
+            prompt = prompts.get(prompt_name(sample.genre, turn))
             messages = prompt.render(single_fields(sample.turns, outputs, reference, turn))
             asks.append(_Ask(("single", turn, ""), prompt, messages, sample.id, self._format_level))
         return asks
 
     def _pair_asks(self, sample: Sample, outputs: list[str]) -> list[_Ask]:
         base = (self.baseline or {}).get(sample.id)
-        if self.prompts is None or not base or len(base) < len(outputs):
+        if not base or len(base) < len(outputs):
             return []
+        prompts: PromptSet = sample.metadata["judge_prompts"]
         reference = sample.metadata.get("reference")
         asks = []
         for turn in range(1, len(outputs) + 1):
-            prompt = self.prompts.get(prompt_name(sample.genre, turn, pairwise=True))
+            prompt = prompts.get(prompt_name(sample.genre, turn, pairwise=True))
             for order, (a, b) in (("model_first", (outputs, base)), ("baseline_first", (base, outputs))):
                 messages = prompt.render(pair_fields(sample.turns, a, b, reference, turn))
                 asks.append(_Ask(("pair", turn, order), prompt, messages, sample.id, self._format_level))
@@ -215,7 +202,7 @@ class MTBenchJudge:
             for ask in todo:
                 ask.format_level = max(ask.format_level, self._format_level)
             again: list[_Ask] = []
-            async for i, completion in self.backend.stream([self._request(ask) for ask in todo]):
+            async for i, completion in self._backend.stream([self._request(ask) for ask in todo]):
                 if self._settle(todo[i], completion, results):
                     continue
                 again.append(todo[i])
@@ -247,7 +234,7 @@ class MTBenchJudge:
             completion = None
             while not self._format_settled:
                 ask.format_level = self._format_level
-                async for _, completion in self.backend.stream([self._request(ask)]):
+                async for _, completion in self._backend.stream([self._request(ask)]):
                     refused = not completion.ok and self._refused_format(ask, completion)
                     self._format_settled = not refused or self._format_level == TEXT
                     if refused:
@@ -266,10 +253,15 @@ class MTBenchJudge:
         return Request(kind="chat", messages=ask.messages, params=params, task=f"{self.task_name}/judge",
                        sample_id=ask.sample_id, turn=ask.key[1] - 1, choice=ask.attempt)
 
+    @property
+    def _backend(self):
+        assert self.judge is not None  # asks are made only with a judge model
+        return self.judge.backend
+
     def _refused_format(self, ask: _Ask, completion: Completion) -> bool:
         """A server that rejects a structured-output shape gets the next one, then free text; the
         downgrade holds for the rest of the run, so it is paid once."""
-        if ask.format_level >= TEXT or not _REFUSED_FORMAT.search(completion.error or ""):
+        if ask.format_level >= TEXT or completion.error is None or completion.error.kind != "unsupported":
             return False
         self._format_level = max(self._format_level, ask.format_level + 1)
         ask.format_level = self._format_level
@@ -287,15 +279,10 @@ class MTBenchJudge:
 
 def load_baseline(run_dir: Path, task_name: str) -> dict[str, list[str]]:
     """sample_id -> the baseline run's answer turns (choice 0, as FastChat compares), for one task."""
-    from evalkit.store import RunStore
+    from evalkit.store import RunResult
 
-    records = RunStore.open(run_dir).records()
-    answers = {
-        str(r["sample_id"]): r["output"] if isinstance(r["output"], list) else [r["output"]]
-        for r in records
-        if r["task"] == task_name and int(r.get("choice", 0)) == 0 and r.get("error") is None and r.get("output")
-    }
+    answers = {r.sample_id: r.outputs for r in RunResult.read(run_dir).records
+               if r.task == task_name and r.choice == 0 and r.answered and r.outputs}
     if not answers:
-        raise EvalkitError(f"--baseline {run_dir} holds no answers of task {task_name}")
+        raise EvalkitError(f"-T baseline={run_dir} holds no answers of task {task_name}")
     return answers
-

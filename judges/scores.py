@@ -14,6 +14,8 @@ import statistics
 from collections import defaultdict
 from typing import Any, Iterable, Mapping, Sequence
 
+from evalkit.records import SampleRecord
+
 TURN_KEYS = ("turn1", "turn2")
 METRICS = ("score", "turn1", "turn2", "judge_failures")
 
@@ -51,13 +53,13 @@ def judge_failure_kinds(details: Mapping[str, Any] | None) -> list[str]:
     return kinds
 
 
-def pooled(records: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
+def pooled(records: Iterable[SampleRecord]) -> dict[str, float | None]:
     """FastChat's show_result over these records: every valid rating counts once."""
     ratings: dict[str, list[float]] = {key: [] for key in TURN_KEYS}
     failures, judged = 0, False
     for record in records:
         for key in TURN_KEYS:
-            for entry in _judgments(record.get("details")).get(key) or []:
+            for entry in _judgments(record.details).get(key) or []:
                 judged = True
                 if entry.get("rating") is None:
                     failures += 1
@@ -72,12 +74,12 @@ def pooled(records: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
     }
 
 
-def spread_across_choices(records: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+def spread_across_choices(records: Sequence[SampleRecord]) -> dict[str, float | None]:
     """Sample standard deviation of the pooled means across choices (--num-choices), one value per
     choice index; None with fewer than two judged choices."""
-    by_choice: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+    by_choice: dict[int, list[SampleRecord]] = defaultdict(list)
     for record in records:
-        by_choice[int(record.get("choice", 0))].append(record)
+        by_choice[record.choice].append(record)
     spread: dict[str, float | None] = {"choices": float(len(by_choice))}
     for metric in ("score", "turn1", "turn2"):
         values = [v for v in (pooled(group)[metric] for group in by_choice.values()) if v is not None]
@@ -85,24 +87,24 @@ def spread_across_choices(records: Sequence[Mapping[str, Any]]) -> dict[str, flo
     return spread
 
 
-def repeated_judgment_spread(records: Iterable[Mapping[str, Any]]) -> float | None:
+def repeated_judgment_spread(records: Iterable[SampleRecord]) -> float | None:
     """Mean sample standard deviation of the ratings of answers judged more than once (judge noise)."""
     spreads = []
     for record in records:
         for key in TURN_KEYS:
-            ratings = [e["rating"] for e in _judgments(record.get("details")).get(key) or [] if e.get("rating") is not None]
+            ratings = [e["rating"] for e in _judgments(record.details).get(key) or [] if e.get("rating") is not None]
             if len(ratings) >= 2:
                 spreads.append(statistics.stdev(ratings))
     return statistics.fmean(spreads) if spreads else None
 
 
-def win_rates(records: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
+def win_rates(records: Iterable[SampleRecord]) -> dict[str, float | None]:
     """Wins, losses and ties against the baseline over every pairwise game, as FastChat's
     show_result counts them; games without a verdict are counted as failures, outside the rates."""
     counts = {"win": 0, "loss": 0, "tie": 0}
     failures, played = 0, False
     for record in records:
-        for games in ((record.get("details") or {}).get("pairwise") or {}).values():
+        for games in (record.details.get("pairwise") or {}).values():
             for game in games:
                 played = True
                 if game.get("outcome") in counts:
@@ -126,9 +128,9 @@ def win_rates(records: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
     }
 
 
-def aggregate(records: list[Mapping[str, Any]]) -> dict[str, float | None]:
+def aggregate(records: Sequence[SampleRecord]) -> dict[str, float | None]:
     """The group metrics of an MT-Bench task x category (see the module docstring)."""
-    judged = [r for r in records if r.get("error") is None]
+    judged = [r for r in records if r.answered]
     metrics: dict[str, float | None] = dict(pooled(judged))
     metrics.update(spread_across_choices(judged))
     metrics["judge_stdev"] = repeated_judgment_spread(judged)

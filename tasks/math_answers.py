@@ -70,8 +70,3 @@ def last_number(text: str | None) -> str | None:
     """The last number in a reply: the lenient reading when the required format was not followed."""
     found = _NUMBER.findall(text or "")
     return found[-1].replace("$", "") if found else None
-
-
-def gsm8k_target_number(answer: str) -> str:
-    """The final answer after '#### ' in a GSM8K solution."""
-    return normalize_exact(answer) if "####" in answer else answer.strip()

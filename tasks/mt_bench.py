@@ -19,14 +19,18 @@ then return N identical answers; the request cache is what makes a run repeatabl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from pathlib import Path
+from typing import Mapping, Sequence
 
 from evalkit.data import file_sha256, read_jsonl, require_fields
 from evalkit.errors import EvalkitError
 from evalkit.judges.mt_bench import MTBenchJudge
 from evalkit.judges.prompts import NEED_REF_CATS, PromptSet, load_references
 from evalkit.judges.sources import data_file
+from evalkit.judges.tables import judge_tables
+from evalkit.params import Param
 from evalkit.registry import TaskFamily, TaskOptions
+from evalkit.roles import Task, TaskData
 from evalkit.types import GenerationParams, Request, Sample
 
 # FastChat llm_judge common.py temperature_config (lm-sys/FastChat).
@@ -69,7 +73,13 @@ MT_BENCH_JA = Edition(name="mt_bench_ja", questions="question.jsonl", **_JA)  # 
 MT_BENCH_JA_FULL = Edition(name="mt_bench_ja:full", questions="question_full.jsonl", **_JA)  # type: ignore[arg-type]
 
 
-class MTBench:
+PARAMS = (
+    Param("baseline", "path", "a run folder of the same task to compare against pairwise, both orders (needs --judge)",
+          scope="scoring"),
+)
+
+
+class MTBench(Task):
     """A two-turn chat task whose scorer is the MT-Bench judge."""
 
     def __init__(self, edition: Edition, options: TaskOptions) -> None:
@@ -78,18 +88,19 @@ class MTBench:
         self.version = edition.version
         self.options = options
         self.max_tokens = options.max_tokens or edition.max_tokens
-        self.scorer = MTBenchJudge(edition.name)
-        self._fingerprint: dict[str, Any] = {}
+        baseline = options.params.get("baseline")
+        if baseline and options.judge is None:
+            raise EvalkitError("-T baseline needs --judge: the judge model makes the pairwise comparison")
+        self.scorer = MTBenchJudge(edition.name, options.judge, Path(baseline) if baseline else None)
 
-    def load_samples(self) -> list[Sample]:
+    def load(self) -> TaskData:
         data_dir, bench = self.options.data_dir, self.edition.benchmark
         question_path = data_file(data_dir, bench, self.edition.questions)
         rows = read_jsonl(question_path)
         require_fields(rows, ("question_id", "category", "turns"), str(question_path))
         reference_path = data_file(data_dir, *self.edition.references)
         references = load_references(reference_path)
-        prompt_paths = [data_file(data_dir, b, f) for b, f in self.edition.prompt_files]
-        self.scorer.prompts = PromptSet.load(prompt_paths)
+        prompts = PromptSet.load([data_file(data_dir, b, f) for b, f in self.edition.prompt_files])
         samples = []
         for row in rows:
             qid, category = str(row["question_id"]), str(row["category"])
@@ -101,14 +112,13 @@ class MTBench:
                     raise EvalkitError(f"{reference_path}: no reference answer for {category} question {qid}")
                 reference = references[qid]
             samples.append(Sample(id=qid, turns=tuple(row["turns"]), target=None, genre=category,
-                                  metadata={"reference": reference}))
-        self._fingerprint = {
+                                  metadata={"reference": reference, "judge_prompts": prompts}))
+        return TaskData(tuple(samples), {
             "questions": f"sha256:{file_sha256([question_path])}",
             "references": f"sha256:{file_sha256([reference_path])}",
-            "judge_prompts": self.scorer.prompts.describe(),
+            "judge_prompts": prompts.describe(),
             "rows": len(samples),
-        }
-        return samples
+        })
 
     def temperature(self, category: str) -> float:
         if self.options.temperature is not None:
@@ -127,18 +137,21 @@ class MTBench:
                                     top_p=self.edition.top_p),
         )
 
-    def data_fingerprint(self) -> dict[str, Any]:
-        return self._fingerprint
-
 
 mt_bench_family = TaskFamily(
     name="mt_bench",
     description="MT-Bench: 80 two-turn questions in 8 categories, graded by an LLM judge (--judge)",
     build=lambda variant, options: MTBench(MT_BENCH, options),
+    params=PARAMS,
+    uses_judge=True,
+    tables=judge_tables,
 )
 mt_bench_ja_family = TaskFamily(
     name="mt_bench_ja",
     description="Japanese MT-Bench (Stability-AI jp-stable), graded by an LLM judge (--judge)",
     build=lambda variant, options: MTBench(MT_BENCH_JA_FULL if variant == "full" else MT_BENCH_JA, options),
     variants={"": "the default 60 questions (coding and math removed upstream)", "full": "all 80 questions"},
+    params=PARAMS,
+    uses_judge=True,
+    tables=judge_tables,
 )

@@ -10,13 +10,14 @@ import pytest
 
 from evalkit.backends import load_backend
 from evalkit.backends.managed import ManagedBackend, RetryPolicy
-from evalkit.backends.openai_api import parse_retry_after, redact_url
+from evalkit.backends.openai_api import parse_retry_after, status_error
+from evalkit.redact import redact_url
 from evalkit.backends.replay import ReplayBackend
 from evalkit.cache import RequestCache, request_key
 from evalkit.errors import EvalkitError
 from evalkit.registry import all_task_names, build_task, parse_task_list, TaskOptions
 from evalkit.testing.scripted import ScriptedBackend
-from evalkit.types import Completion, GenerationParams, Request
+from evalkit.types import Completion, GenerationParams, Request, RequestError
 
 BASE = Request(kind="completion", prompt="Q: 1+1?\nA:", params=GenerationParams(max_tokens=16, stop=("Q:",)))
 IDENTITY = {"kind": "openai", "model": "m", "base_url": "http://127.0.0.1:1/v1"}
@@ -48,7 +49,7 @@ def test_where_an_answer_belongs_is_not_in_the_key_but_the_backend_is():
 def test_cache_keeps_answers_and_never_errors(tmp_path):
     cache = RequestCache(tmp_path / "c.sqlite")
     cache.put("a", Completion(text="42", finish_reason="stop", completion_tokens=1))
-    cache.put("b", Completion(text=None, error="HTTP 500"))
+    cache.put("b", Completion(text=None, error=RequestError("http", "boom", status=500)))
     cache.close()
     reopened = RequestCache(tmp_path / "c.sqlite")
     found = reopened.get_many(["a", "b", "c"])
@@ -97,8 +98,9 @@ def test_replay_answers_by_task_sample_and_turn(tmp_path):
             replace(BASE, task="t", sample_id="8")]
     two, missing_turn, missing_sample = asyncio.run(backend.generate(asks))
     assert two.text == "two"
-    assert missing_turn.error == "replay: no output for turn 3"
-    assert missing_sample.error == "replay: no output for t sample 8" and missing_sample.text is None
+    assert missing_turn.error == RequestError("missing", "the replay file has no output for turn 3")
+    assert str(missing_sample.error) == "missing: the replay file has no output for t sample 8"
+    assert missing_sample.text is None
 
 
 @pytest.mark.parametrize("spec", ["gpt-4o", "openai/", "hf/model", "", "replay"])
@@ -148,3 +150,30 @@ def test_registry_lists_builtins_and_suggests_close_names():
 def test_task_list_parsing(text, error):
     with pytest.raises(EvalkitError, match=error):
         parse_task_list(text)
+
+
+STRUCTURED = replace(BASE, params=replace(BASE.params, response_format='{"type": "json_schema"}'))
+LLAMA_CPP_REFUSAL = ("Error code: 500 - 1 validation error: {'loc': ('body', 'response_format', 'type'), "
+                     "'msg': \"Input should be 'text' or 'json_object'\"}")
+
+
+@pytest.mark.parametrize("request_, status, message, kind, retryable", [
+    (BASE, 429, "slow down", "http", True),
+    (BASE, 503, "busy", "http", True),
+    (BASE, 400, "context too long", "http", False),
+    (BASE, 500, "response_format in the prompt text", "http", True),  # only a request that asked for it is refused for it
+    (STRUCTURED, 400, "response_format json_schema is not supported", "unsupported", False),  # OpenAI, vLLM
+    (STRUCTURED, 422, "unprocessable", "unsupported", False),
+    (STRUCTURED, 500, LLAMA_CPP_REFUSAL, "unsupported", False),  # llama-cpp-python
+    (STRUCTURED, 500, "out of memory", "http", True),
+    (STRUCTURED, 429, "slow down", "http", True),
+])
+def test_http_errors_become_typed_errors(request_, status, message, kind, retryable):
+    error = status_error(request_, status, message, retry_after=2.0 if retryable else None)
+    assert (error.kind, error.status, error.retryable) == (kind, status, retryable)
+    assert error.label == (f"HTTP {status}" if kind == "http" else "unsupported")
+
+
+def test_an_error_reads_as_one_line_with_its_attempts():
+    assert str(RequestError("http", "busy", status=503, attempts=3)) == "HTTP 503: busy (after 3 attempts)"
+    assert str(RequestError("timeout", "no answer within 5 s")) == "timeout: no answer within 5 s"

@@ -83,12 +83,46 @@ def test_samples_missing_from_a_replay_file_are_errors_not_zeros(data_dir, tmp_p
 def test_score_rescores_a_stored_run(data_dir, tmp_path):
     rows = dump(data_dir, tmp_path)
     run_replay(data_dir, tmp_path, replay(tmp_path, rows, lambda r: r["target"]), "gold")
-    result = invoke("score", tmp_path / "results" / "gold")
+    run_dir = tmp_path / "results" / "gold"
+    samples = run_dir / "samples.jsonl"
+    stale = [json.loads(line) for line in samples.read_text().splitlines()]
+    for record in stale[:10]:  # as an older scorer might have left them
+        record.update(scores={"strict_match": 0.0, "flexible_extract": 0.0}, answer=None, format_ok=False)
+    samples.write_text("".join(json.dumps(r) + "\n" for r in stale))
+    assert summary_value(run_dir, "strict_match") == 1.0  # summary.csv still says what the run ended with
+
+    result = invoke("score", run_dir)
     assert result.exit_code == 0, result.stderr
-    assert "gsm8k" in result.stdout
+    rescored = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert len(rescored) == 30 and all(r["scores"]["strict_match"] == 1.0 and r["format_ok"] for r in rescored)
+    assert [r["outputs"] for r in rescored] == [r["outputs"] for r in stale]  # the answers are kept as they were
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["rescored_at"] and manifest["status"] == "completed"
+    row = next(line for line in result.stdout.splitlines() if line.split("│")[1:2] == [" gsm8k "])
+    assert [cell.strip() for cell in row.split("│")[2:6]] == ["all", "30", "1.0000", "1.0000"]
+
+
+def table_rows(stdout: str) -> dict[str, list[str]]:
+    """The rows of a rich table, by their first cell."""
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in stdout.splitlines() if line.startswith("│")]
+    return {row[0]: row for row in rows if row and row[0]}
 
 
 def test_tasks_lists_counts_from_local_data(data_dir):
     result = invoke("tasks", "--data-dir", data_dir)
     assert result.exit_code == 0
-    assert "gsm8k:chat" in result.stdout and "30" in result.stdout and "mgsm_ja" in result.stdout
+    rows = table_rows(result.stdout)
+    assert rows["gsm8k"][2:] == ["math", "30"] and rows["gsm8k:chat"][2:] == ["math", "30"]
+    assert rows["mgsm_ja"][2:] == ["math", "5"] and rows["mgsm_en"][2:] == ["math", "5"]
+
+
+def test_tasks_name_lists_the_family_and_its_parameters():
+    result = invoke("tasks", "jaster")
+    assert result.exit_code == 0, result.stderr
+    rows = table_rows(result.stdout)
+    assert {"jaster", "jaster:NLI", "jaster:jnli"} <= rows.keys() and "gsm8k" not in rows
+    assert rows["max_samples"][1:4] == ["int", "100", "task"]
+    assert rows["metrics"][1:4] == ["str", "–", "scoring"] and rows["jaster_dir"][1] == "path"
+    judged = invoke("tasks", "mt_bench")
+    assert table_rows(judged.stdout)["baseline"][3] == "scoring" and "--judge" in judged.stdout
+    assert "takes no task parameters" in invoke("tasks", "gsm8k").stdout

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from evalkit.cli import cli
 from evalkit.errors import EvalkitError
-from evalkit.fastchat_io import export_fastchat, import_fastchat
+from evalkit.judges.fastchat_io import export_fastchat, import_fastchat
 from tests.mt_bench_data import write_jsonl
 
 QUESTIONS = [
@@ -90,15 +90,15 @@ def test_import_gives_fastchats_means_per_model_and_per_category(fastchat, tmp_p
     assert all_row(alpha, "turn1", "writing") == pytest.approx((8 + 4 + 5) / 3)  # both judgments of 83 count
     assert all_row(alpha, "judge_stdev") == pytest.approx(0.5 ** 0.5)
     manifest = json.loads((alpha / "run.json").read_text())
-    assert manifest["format"] == "evalkit-run/1" and manifest["spec"]["model"] == "fastchat/alpha"
+    assert manifest["format"] == "evalkit-run/2" and manifest["spec"]["model"] == "fastchat/alpha"
     assert manifest["tasks"]["mt_bench"]["metrics"] == ["score", "turn1", "turn2", "judge_failures"]
-    assert manifest["status"] == "completed" and manifest["import"]["judges"] == ["gpt-4/single-math-v1",
+    assert manifest["status"] == "completed" and manifest["origin"]["judges"] == ["gpt-4/single-math-v1",
                                                                                   "gpt-4/single-math-v1-multi-turn",
                                                                                   "gpt-4/single-v1"]
     records = [json.loads(line) for line in (alpha / "samples.jsonl").read_text().splitlines()]
     assert len(records) == 6  # 3 questions x 2 choices; FastChat judged choice 0 only
     first = next(r for r in records if r["sample_id"] == "81" and r["choice"] == 0)
-    assert first["genre"] == "writing" and first["output"] == ["alpha 81 c0 t1", "alpha 81 c0 t2"]
+    assert first["genre"] == "writing" and first["outputs"] == ["alpha 81 c0 t1", "alpha 81 c0 t2"]
     assert first["scores"] == {"score": 7.0, "turn1": 8.0, "turn2": 6.0, "judge_failures": 0.0}
     assert first["messages"][-1] == {"role": "user", "content": "Shorter."}
 
@@ -118,7 +118,7 @@ def test_judgments_of_questions_missing_from_the_question_file_are_refused_or_sk
         import_fastchat(fastchat / "few.jsonl", judgments, tmp_path / "r")
     runs = import_fastchat(fastchat / "few.jsonl", judgments, tmp_path / "r", skip_unknown=True)
     manifest = json.loads((runs[0].run_dir / "run.json").read_text())
-    assert manifest["import"]["unknown_questions_skipped"] == 1
+    assert manifest["origin"]["unknown_questions_skipped"] == 1
 
 
 def test_export_writes_answers_and_judgments_fastchat_reads_back(fastchat, tmp_path):

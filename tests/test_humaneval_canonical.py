@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.runner import prepare_tasks, run_evaluation
+from evalkit.plan import prepare_tasks
+from evalkit.runner import run_evaluation
 from evalkit.spec import RunSpec
 from evalkit.testing.scripted import ScriptedBackend
 

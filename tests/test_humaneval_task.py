@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from evalkit.cli import cli
 from evalkit.errors import EvalkitError
+from evalkit.records import SampleRecord
 from evalkit.registry import TaskOptions, build_task
 from evalkit.runner import run_evaluation
 from evalkit.sandbox import Sandbox, SandboxLimits
@@ -60,6 +61,11 @@ PROBLEMS = [
      "test": "def check(candidate):\n    assert candidate(9) == 'Fizz'\n    assert candidate(10) == '10'\n"},
 ]
 LIMITS = SandboxLimits(timeout=2.0, memory_bytes=1024**3)
+
+
+def record(sample_id: str, passed: float | None) -> SampleRecord:
+    """A stored answer of a HumanEval problem: passed 1/0, or None when its request failed."""
+    return SampleRecord(task="humaneval", sample_id=sample_id, genre="code", scores={"passed": passed})
 
 
 def write_problems(path: Path, rows: list[dict]) -> Path:
@@ -118,8 +124,8 @@ def test_pass_at_k_refuses_k_above_n():
 
 def test_mean_pass_at_k_over_problems_leaves_unscorable_answers_out():
     records = [
-        *({"sample_id": "a", "scores": {"passed": v}} for v in (1.0, 0.0, 0.0)),
-        *({"sample_id": "b", "scores": {"passed": v}} for v in (0.0, 0.0, None, 0.0)),  # None: a request error
+        *(record("a", v) for v in (1.0, 0.0, 0.0)),
+        *(record("b", v) for v in (0.0, 0.0, None, 0.0)),  # None: a request error
     ]
     assert mean_pass_at_k(records, "passed") == pytest.approx(
         {"pass@1": (1 / 3 + 0) / 2, "pass@2": (2 / 3 + 0) / 2, "pass@3": (1 + 0) / 2}
@@ -131,7 +137,7 @@ def test_mean_pass_at_k_over_problems_leaves_unscorable_answers_out():
 
 def test_completion_prompt_is_the_problem_text_with_lm_eval_stops(he_data):
     task = build_task("humaneval", TaskOptions(data_dir=he_data))
-    samples = task.load_samples()
+    samples = task.load().samples
     assert [s.id for s in samples] == [p["task_id"] for p in PROBLEMS] and samples[0].genre == "code"
     request = task.build_request(samples[2], [])
     assert request.kind == "completion" and request.prompt == PROBLEMS[2]["prompt"]
@@ -142,8 +148,8 @@ def test_completion_prompt_is_the_problem_text_with_lm_eval_stops(he_data):
 def test_chat_prompt_wraps_the_stub_and_jhumaneval_asks_in_japanese(he_data):
     english = build_task("humaneval:chat", TaskOptions(data_dir=he_data, temperature=0.8))
     japanese = build_task("jhumaneval:chat", TaskOptions(data_dir=he_data))
-    e_request = english.build_request(english.load_samples()[0], [])
-    j_request = japanese.build_request(japanese.load_samples()[0], [])
+    e_request = english.build_request(english.load().samples[0], [])
+    j_request = japanese.build_request(japanese.load().samples[0], [])
     assert e_request.kind == "chat" and e_request.params.temperature == 0.8
     text = e_request.messages[0][1]
     assert "```python\n" + PROBLEMS[0]["prompt"].rstrip() + "\n```" in text and "single ```python code block" in text
@@ -153,7 +159,7 @@ def test_chat_prompt_wraps_the_stub_and_jhumaneval_asks_in_japanese(he_data):
 def test_missing_data_file_is_one_clear_error(tmp_path):
     (tmp_path / "humaneval").mkdir()
     with pytest.raises(EvalkitError, match="humaneval/jhuman-eval.jsonl.gz"):
-        build_task("jhumaneval", TaskOptions(data_dir=tmp_path)).load_samples()
+        build_task("jhumaneval", TaskOptions(data_dir=tmp_path)).load().samples
 
 
 def test_errata_repair_a_known_broken_prompt_only_while_it_is_broken():

@@ -17,7 +17,8 @@ from evalkit.tasks.jaster.metrics import (
     set_f1,
     strict_prediction,
 )
-from evalkit.tasks.jaster.scorer import JasterScorer
+from evalkit.records import SampleRecord
+from evalkit.tasks.jaster.scorer import JasterScorer, ScoringRule
 from evalkit.types import Sample
 
 
@@ -199,15 +200,15 @@ def test_strict_validity_and_lenient_reading(dataset, reply, valid, lenient):
 
 
 def sample(dataset: str, target: str, **meta) -> Sample:
-    return Sample(id=f"{dataset}-0", turns=("q",), target=target, genre=f"X/{dataset}", metadata={"dataset": dataset, **meta})
+    """A sample as the jaster task loads it: it carries its dataset's scoring rule."""
+    spec = catalog().datasets[dataset]
+    return Sample(id=f"{dataset}-0", turns=("q",), target=target, genre=f"X/{dataset}",
+                  metadata={"dataset": dataset, "rule": ScoringRule(spec.metric, spec.answer), **meta})
 
 
-def scorer_for(*datasets: str) -> JasterScorer:
-    scorer = JasterScorer()
-    for name in datasets:
-        spec = catalog().datasets[name]
-        scorer.add_dataset(name, spec.metric, spec.answer)
-    return scorer
+def record(dataset: str, score) -> SampleRecord:
+    return SampleRecord(task="jaster", sample_id=f"{dataset}-0", genre=f"X/{dataset}", outputs=["r"],
+                        scores=dict(score.metrics), details=dict(score.details))
 
 
 @pytest.mark.parametrize("reply, strict, lenient, valid", [
@@ -217,20 +218,20 @@ def scorer_for(*datasets: str) -> JasterScorer:
     ("", 0.0, 0.0, False),
 ])
 def test_scorer_reports_strict_and_lenient_under_stable_names(reply, strict, lenient, valid):
-    score = scorer_for("jnli").score([(sample("jnli", "entailment"), [reply])])[0]
+    score = JasterScorer().score([(sample("jnli", "entailment"), [reply])])[0]
     assert score.metrics == {"strict": strict, "lenient": lenient}
     assert (score.value, score.format_ok) == (strict, valid)
     assert score.details["metric"] == "exact_match"
 
 
 def test_jsts_is_scored_over_the_dataset_by_aggregate():
-    scorer = scorer_for("jsts")
+    scorer = JasterScorer()
     golds, replies = ["0.0", "2.4", "5.0"], ["0.5", "答えは2です", "4.8"]
     scores = scorer.score([(sample("jsts", g), [r]) for g, r in zip(golds, replies)])
     assert all(s.metrics == {"strict": None, "lenient": None} for s in scores)
-    records = [{"details": dict(s.details), "error": None} for s in scores]
+    records = [record("jsts", s) for s in scores]
     result = scorer.aggregate(records)
     assert result["strict"] == pytest.approx(correlation("pearson", [0.5, 2.0, 4.8], [0.0, 2.4, 5.0]))
     assert result["lenient"] == pytest.approx(result["strict"])
-    mixed = records + [{"details": {"dataset": "jnli", "metric": "exact_match"}, "error": None}]
+    mixed = records + [record("jnli", scorer.score([(sample("jnli", "entailment"), ["entailment"])])[0])]
     assert scorer.aggregate(mixed) == {}  # a category row averages its datasets instead

@@ -6,12 +6,16 @@ import pytest
 from rich.console import Console
 
 from evalkit.console import summary_table
+from evalkit.manifest import TaskInfo
+from evalkit.records import SampleRecord
 from evalkit.summary import summarize
+from evalkit.types import RequestError
 
 
-def record(genre: str, strict: float | None, format_ok: bool | None = True, error: str | None = None, i: int = 0) -> dict:
-    return {"task": "t", "sample_id": f"{genre}-{i}", "genre": genre, "scores": {"strict": strict}, "format_ok": format_ok,
-            "details": {}, "error": error}
+def record(genre: str, strict: float | None, format_ok: bool | None = True, error: str | None = None,
+           i: int = 0) -> SampleRecord:
+    return SampleRecord(task="t", sample_id=f"{genre}-{i}", genre=genre, scores={"strict": strict}, format_ok=format_ok,
+                        error=RequestError("timeout", error) if error else None)
 
 
 def rows(summary) -> dict[tuple[str, str], tuple[float | None, int]]:
@@ -38,8 +42,8 @@ def test_ungrouped_genres_keep_pooled_means():
 
 
 def test_a_group_level_metric_replaces_the_per_sample_mean_and_feeds_the_group_mean():
-    def aggregate(group: list[dict]) -> dict:
-        return {"strict": 0.9, "extra": 1.0} if {r["genre"] for r in group} == {"S/corr"} else {}
+    def aggregate(group: list[SampleRecord]) -> dict:
+        return {"strict": 0.9, "extra": 1.0} if {r.genre for r in group} == {"S/corr"} else {}
 
     records = [record("S/corr", None, i=i) for i in range(3)] + [record("S/plain", 0.5)]
     got = rows(summarize(records, {"t": ["strict"]}, {"t": aggregate}))
@@ -50,6 +54,7 @@ def test_a_group_level_metric_replaces_the_per_sample_mean_and_feeds_the_group_m
 def test_the_table_labels_all_as_avg_and_indents_the_members_of_a_group():
     summary = summarize([record("NLI/jnli", 1.0), record("QA/niilc", 0.5)], {"t": ["strict"]})
     console = Console(width=120, record=True)
-    console.print(summary_table(summary, {"t": {"strict_metric": "strict", "lenient_metric": None}}))
+    info = TaskInfo(version="1", data={}, samples=2, metrics=["strict"], strict_metric="strict")
+    console.print(summary_table(summary, {"t": info}))
     text = console.export_text()
     assert "AVG" in text and "  jnli" in text and "NLI/jnli" not in text and "mean of the groups" in text

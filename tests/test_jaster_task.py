@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from evalkit.cli import cli
 from evalkit.errors import EvalkitError
 from evalkit.registry import TaskOptions, build_task
-from evalkit.runner import prepare_tasks
+from evalkit.plan import prepare_tasks
 from evalkit.spec import RunSpec
 from evalkit.tasks.jaster.catalog import catalog, frames
 from tests.fixtures_jaster import LOCAL_DATASETS, make_jaster_data, pair, write
@@ -25,9 +25,14 @@ def data(tmp_path_factory) -> Path:
     return make_jaster_data(tmp_path_factory.mktemp("jaster"))
 
 
-def task_for(name: str, data: Path, **options):
-    task = build_task(name, TaskOptions(data_dir=data, **options))
-    return task, task.load_samples()
+def loaded(name: str, data: Path, params: dict | None = None, **options):
+    task = build_task(name, TaskOptions(data_dir=data, **options), params)
+    return task, task.load()
+
+
+def task_for(name: str, data: Path, params: dict | None = None, **options):
+    task, loaded_data = loaded(name, data, params, **options)
+    return task, loaded_data.samples
 
 
 @pytest.mark.parametrize("name, datasets, chat", [
@@ -39,12 +44,13 @@ def task_for(name: str, data: Path, **options):
     ("jaster:chat", LOCAL_DATASETS, True),
 ])
 def test_a_name_selects_datasets_and_a_profile(data, name, datasets, chat):
-    task, samples = task_for(name, data)
+    task, loaded_data = loaded(name, data)
+    samples = loaded_data.samples
     assert sorted({s.metadata["dataset"] for s in samples}) == sorted(datasets)
     assert {s.genre for s in samples} == {f"{catalog().datasets[d].category}/{d}" for d in datasets}
     assert len({s.id for s in samples}) == len(samples)
     assert task.build_request(samples[0], []).kind == ("chat" if chat else "completion")
-    assert task.data_fingerprint()["profile"] == ("chat" if chat else "completion")
+    assert loaded_data.fingerprint["profile"] == ("chat" if chat else "completion")
 
 
 def test_unknown_names_are_refused_with_a_suggestion():
@@ -56,7 +62,7 @@ def test_completion_frame_instruction_shots_then_input(data):
     task, samples = task_for("jaster:jnli", data, num_fewshot=2)
     frame = frames()["completion"]["ja"]
     instruction = catalog().datasets["jnli"].instruction
-    shots = task._loaded["jnli"].shots
+    shots = samples[0].metadata["prompt"].shots
     expected = (f"{frame['preamble']}\n\n### 指示:\n{instruction}\n\n"
                 + "".join(f"### 入力:\n{s.input}\n\n### 応答:\n{s.output}\n\n" for s in shots)
                 + f"### 入力:\n前提：{pair(0)[0]}\n仮説：{pair(0)[1]}\n\n### 応答:\n")
@@ -68,7 +74,7 @@ def test_completion_frame_instruction_shots_then_input(data):
 
 def test_chat_form_puts_the_instruction_in_the_first_turn_and_shots_as_turns(data):
     task, samples = task_for("jaster:jnli:chat", data, num_fewshot=2)
-    shots = task._loaded["jnli"].shots
+    shots = samples[0].metadata["prompt"].shots
     messages = task.build_request(samples[0], []).messages
     assert [role for role, _ in messages] == ["user", "assistant", "user", "assistant", "user"]
     assert messages[0][1] == f"{catalog().datasets['jnli'].instruction}\n\n{shots[0].input}"
@@ -97,25 +103,26 @@ def test_limit_keeps_the_first_samples_of_each_dataset(data):
     assert [s.id for s in prepared.samples] == [s.id for s in full if int(s.id.rsplit("-", 1)[1]) < 2]
 
 
-def test_at_most_max_samples_per_dataset(data, monkeypatch):
-    monkeypatch.setenv("EVALKIT_JASTER_MAX_SAMPLES", "3")
-    task, samples = task_for("jaster:NLI", data)
-    assert len(samples) == 15 and task.data_fingerprint()["max_samples_per_dataset"] == 3
-    assert task.data_fingerprint()["datasets"]["jamp"]["test_rows"] == 6
-    monkeypatch.setenv("EVALKIT_JASTER_MAX_SAMPLES", "many")
-    with pytest.raises(EvalkitError, match="EVALKIT_JASTER_MAX_SAMPLES='many' is not an integer"):
-        task_for("jaster:jnli", data)
+def test_at_most_max_samples_per_dataset(data):
+    _, three = loaded("jaster:NLI", data, {"max_samples": "3"})
+    assert len(three.samples) == 15 and three.fingerprint["max_samples_per_dataset"] == 3
+    assert three.fingerprint["datasets"]["jamp"]["test_rows"] == 6
+    _, every = loaded("jaster:NLI", data, {"max_samples": -1})
+    rows = sum(info["test_rows"] for info in every.fingerprint["datasets"].values())
+    assert len(every.samples) == rows > 15 and every.fingerprint["max_samples_per_dataset"] is None
+    with pytest.raises(EvalkitError, match=r"-T max_samples='many': expected int"):
+        task_for("jaster:jnli", data, {"max_samples": "many"})
 
 
-def test_the_default_metric_can_be_swapped_per_dataset(data, monkeypatch):
-    monkeypatch.setenv("EVALKIT_JASTER_METRICS", "jemhopqa=exact_match")
-    task, samples = task_for("jaster:jemhopqa", data)
-    score = task.scorer.score([(samples[0], ["答えは" + samples[0].target])])[0]
+def test_the_default_metric_can_be_swapped_per_dataset(data):
+    task, swapped = loaded("jaster:jemhopqa", data, {"metrics": "jemhopqa=exact_match"})
+    sample = swapped.samples[0]
+    score = task.scorer.score([(sample, ["答えは" + sample.target])])[0]
     assert score.details["metric"] == "exact_match" and score.metrics == {"strict": 0.0, "lenient": 1.0}
-    assert task.data_fingerprint()["datasets"]["jemhopqa"]["metric"] == "exact_match"
-    monkeypatch.setenv("EVALKIT_JASTER_METRICS", "jemhopqa")
-    with pytest.raises(EvalkitError, match="is not <dataset>=<metric>"):
-        task_for("jaster:jemhopqa", data)
+    assert swapped.fingerprint["datasets"]["jemhopqa"]["metric"] == "exact_match"
+    for bad in ("jemhopqa", "nosuch=exact_match", "jemhopqa="):
+        with pytest.raises(EvalkitError, match="is not <dataset>=<metric>"):
+            task_for("jaster:jemhopqa", data, {"metrics": bad})
 
 
 @pytest.mark.parametrize("metric, message", [
@@ -127,14 +134,12 @@ def test_the_default_metric_can_be_swapped_per_dataset(data, monkeypatch):
 def test_a_metric_that_cannot_run_here_fails_before_the_run(data, monkeypatch, metric, message):
     if metric in ("comet_wmt22", "bert_score"):
         monkeypatch.setitem(__import__("sys").modules, "comet" if metric == "comet_wmt22" else "bert_score", None)
-    monkeypatch.setenv("EVALKIT_JASTER_METRICS", f"jemhopqa={metric}")
     with pytest.raises(EvalkitError, match=message):
-        task_for("jaster:jemhopqa", data)
+        task_for("jaster:jemhopqa", data, {"metrics": f"jemhopqa={metric}"})
 
 
 def test_run_json_fingerprint_records_versions_hashes_and_what_was_left_out(data):
-    task, _ = task_for("jaster", data)
-    fp = task.data_fingerprint()
+    fp = loaded("jaster", data)[1].fingerprint
     jnli = fp["datasets"]["jnli"]
     assert jnli["version"] == "yahoojapan/JGLUE@v1.1.0" and jnli["fingerprint"].startswith("sha256:")
     assert set(jnli["files"]) == {"jaster/jnli/valid-v1.1.json", "jaster/jnli/train-v1.1.json"}
@@ -146,9 +151,9 @@ def test_run_json_fingerprint_records_versions_hashes_and_what_was_left_out(data
 def test_one_bad_dataset_is_skipped_in_a_collection_but_fails_when_named(tmp_path, capsys):
     make_jaster_data(tmp_path)
     write(tmp_path / "jaster/jsick/test.tsv", "not a jsick file\n")
-    task, samples = task_for("jaster:NLI", tmp_path)
-    assert "jsick" not in {s.metadata["dataset"] for s in samples} and len({s.genre for s in samples}) == 4
-    assert "header lacks column" in task.data_fingerprint()["skipped"]["jsick"]
+    _, nli = loaded("jaster:NLI", tmp_path)
+    assert "jsick" not in {s.metadata["dataset"] for s in nli.samples} and len({s.genre for s in nli.samples}) == 4
+    assert "header lacks column" in nli.fingerprint["skipped"]["jsick"]
     assert "warning: jaster:NLI: skipped jsick:" in capsys.readouterr().err
     with pytest.raises(EvalkitError, match=r"test.tsv: header lacks column"):
         task_for("jaster:jsick", tmp_path)
@@ -160,7 +165,7 @@ def test_nothing_to_load_is_an_error(tmp_path):
         task_for("jaster:NLI", tmp_path)
 
 
-def test_llm_jp_eval_preprocessed_files_are_read_as_they_are(tmp_path, monkeypatch, data):
+def test_llm_jp_eval_preprocessed_files_are_read_as_they_are(tmp_path, data):
     evaluation = tmp_path / "1.4.1" / "evaluation"
     test = {"instruction": "前提と仮説の関係を答えよ。", "output_length": 3, "metrics": ["exact_match"],
             "label_list": ["entailment", "contradiction", "neutral"],
@@ -168,17 +173,17 @@ def test_llm_jp_eval_preprocessed_files_are_read_as_they_are(tmp_path, monkeypat
     train = {**test, "samples": [{"input": "前提：E\n仮説：F", "output": "contradiction"}]}
     write(evaluation / "test" / "jnli.json", json.dumps(test, ensure_ascii=False))
     write(evaluation / "train" / "jnli.json", json.dumps(train, ensure_ascii=False))
-    monkeypatch.setenv("EVALKIT_JASTER_DIR", str(tmp_path / "1.4.1"))
-    task, samples = task_for("jaster", data, num_fewshot=1)
+    task, pre = loaded("jaster", data, {"jaster_dir": str(tmp_path / "1.4.1")}, num_fewshot=1)
+    samples = pre.samples
     assert [s.metadata["dataset"] for s in samples] == ["jnli", "jnli"]
     prompt = task.build_request(samples[0], []).prompt
     assert "### 指示:\n前提と仮説の関係を答えよ。\n\n### 入力:\n前提：E\n仮説：F\n\n### 応答:\ncontradiction\n\n" in prompt
     assert prompt.endswith("### 入力:\n前提：A\n仮説：B\n\n### 応答:\n")
-    assert task.data_fingerprint()["datasets"]["jnli"]["source"] == "llm-jp-eval evaluation files"
-    assert "jamp" in task.data_fingerprint()["absent"]
+    assert pre.fingerprint["datasets"]["jnli"]["source"] == "llm-jp-eval evaluation files"
+    assert "jamp" in pre.fingerprint["absent"]
 
 
-def test_jaster_dir_flag_reaches_the_task_and_run_json(tmp_path, data):
+def test_jaster_dir_parameter_reaches_the_task_and_run_json(tmp_path, data):
     evaluation = tmp_path / "pre" / "evaluation"
     test = {"instruction": "前提と仮説の関係を答えよ。", "output_length": 3, "metrics": ["exact_match"],
             "label_list": ["entailment", "contradiction", "neutral"],
@@ -187,10 +192,13 @@ def test_jaster_dir_flag_reaches_the_task_and_run_json(tmp_path, data):
     write(evaluation / "train" / "jnli.json", json.dumps(test, ensure_ascii=False))
     replay = tmp_path / "replay.jsonl"
     replay.write_text(json.dumps({"task": "jaster:jnli", "sample_id": "jnli-0", "output": "neutral"}) + "\n")
-    result = invoke("run", "--tasks", "jaster:jnli", "--model", f"replay/{replay}", "--jaster-dir", tmp_path / "pre",
+    result = invoke("run", "--tasks", "jaster:jnli", "--model", f"replay/{replay}", "-T", f"jaster_dir={tmp_path / 'pre'}",
                     "--num-fewshot", "0", "--output-dir", tmp_path / "results", "--run-name", "pre", "--no-cache")
+    assert result.exit_code == 0, result.stderr
     manifest = json.loads((tmp_path / "results" / "pre" / "run.json").read_text())
-    assert manifest["spec"]["jaster_dir"] == str((tmp_path / "pre").resolve())
+    assert manifest["spec"]["task_params"] == {"jaster:jnli": {"jaster_dir": str((tmp_path / "pre").resolve())}}
+    assert manifest["tasks"]["jaster:jnli"]["params"] == {
+        "max_samples": 100, "jaster_dir": str((tmp_path / "pre").resolve()), "metrics": None}
     assert manifest["tasks"]["jaster:jnli"]["data"]["datasets"]["jnli"]["source"] == "llm-jp-eval evaluation files"
     assert result.exit_code == 0, result.stderr
 

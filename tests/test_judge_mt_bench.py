@@ -10,10 +10,11 @@ import pytest
 
 from evalkit.backends.managed import RetryPolicy
 from evalkit.errors import EvalkitError
-from evalkit.runner import rescore_run, run_evaluation
+from evalkit.rescore import rescore_run
+from evalkit.runner import run_evaluation
 from evalkit.spec import RunSpec
 from evalkit.testing.scripted import ScriptedBackend
-from evalkit.types import Completion, Request
+from evalkit.types import Completion, Request, RequestError
 from tests.mt_bench_data import make_mt_bench_data, model_reply, template_of
 
 
@@ -79,7 +80,7 @@ def test_every_turn_is_graded_with_its_template_and_the_summary_has_the_required
     assert record["format_ok"] is None and record["error"] is None
     assert record["details"]["judgments"]["turn1"][0] | {"reply": "…"} == {
         "prompt": "single-math-v1", "rating": 8.0, "reply": "…", "failure": None, "attempts": 1, "output": "text"}
-    assert outcome.manifest["status"] == "completed" and outcome.manifest["judge_requests"]["sent"] == 12
+    assert outcome.manifest.status == "completed" and outcome.manifest.judge_requests.sent == 12
 
 
 def test_japanese_first_turns_use_the_japanese_prompts_and_second_turns_the_english_ones(mtb_dir, tmp_path):
@@ -116,7 +117,7 @@ def test_an_unreadable_verdict_is_asked_again_then_counted_as_a_judge_failure(mt
     rows = summary(tmp_path / "run")
     assert rows.loc[("all", "judge_failures"), "value"] == 1 and rows.loc[("writing", "judge_failures"), "value"] == 1
     assert rows.loc[("all", "turn2"), "value"] == 4.0  # the failure is left out, never scored 0
-    assert outcome.manifest["status"] == "completed"
+    assert outcome.manifest.status == "completed"
 
 
 def test_a_failed_judge_request_is_recorded_and_a_rerun_judges_only_it(mtb_dir, tmp_path, monkeypatch):
@@ -125,7 +126,8 @@ def test_a_failed_judge_request_is_recorded_and_a_rerun_judges_only_it(mtb_dir, 
 
     def overloaded(request):
         if request.sample_id in ("82", "86") and request.turn == 1:
-            return Completion(text=None, error="HTTP 429: rate limited", retryable=True, retry_after=0.0)
+            return Completion(text=None, error=RequestError("http", "rate limited", status=429, retryable=True,
+                                                            retry_after=0.0))
         return "Rating: [[5]]"
 
     _, model, judge = run(mtb_dir, out, overloaded, cache=cache, max_retries=2)
@@ -150,7 +152,7 @@ def test_without_a_judge_answers_are_stored_unscored_and_score_grades_them_later
     run_evaluation(spec(mtb_dir, judge=None, limit=2), out, cache_path=None, backend=model, reporter=notes)
     assert "evalkit score RUN --judge" in notes.events[0]
     record = records(out)[("81", 0)]
-    assert record["output"] == ["answer 81 turn 1 choice 0", "answer 81 turn 2 choice 0"]
+    assert record["outputs"] == ["answer 81 turn 1 choice 0", "answer 81 turn 2 choice 0"]
     assert set(record["scores"].values()) == {None} and "evalkit score" in record["details"]["note"]
 
     kept = rescore_run(out)  # no judge anywhere: the stored records stay as they are
@@ -160,7 +162,7 @@ def test_without_a_judge_answers_are_stored_unscored_and_score_grades_them_later
     outcome = rescore_run(out, judge="openai/judge", judge_backend=judge, cache_path=tmp_path / "c.sqlite")
     assert len(judge.received) == 4
     assert summary(out).loc[("all", "score"), "value"] == 9.0
-    assert outcome.manifest["spec"]["judge"] == "openai/judge" and "judge_requests" in outcome.manifest
+    assert outcome.manifest.spec.judge == "openai/judge" and outcome.manifest.judge_requests.sent == 4
 
 
 def position_biased_judge(request: Request) -> str:
@@ -178,7 +180,8 @@ def test_pairwise_against_a_baseline_plays_both_orders_and_a_flip_is_a_tie(mtb_d
     base = tmp_path / "baseline"
     run_evaluation(spec(mtb_dir, judge=None), base, cache_path=None, backend=ScriptedBackend(lambda r: "meh"))
     notes = Notes()
-    _, _, judge = run(mtb_dir, tmp_path / "run", position_biased_judge, reporter=notes, baseline=str(base))
+    _, _, judge = run(mtb_dir, tmp_path / "run", position_biased_judge, reporter=notes,
+                      task_params={"mt_bench": {"baseline": str(base)}})
     pair_calls = [r for r in judge.received if template_of(r).startswith("pair")]
     assert len(pair_calls) == 6 * 2 * 2  # samples x turns x both orders
     assert "12 single-answer gradings + 24 pairwise, both orders against baseline" in notes.events[0]
@@ -194,9 +197,10 @@ def test_pairwise_against_a_baseline_plays_both_orders_and_a_flip_is_a_tie(mtb_d
 
 
 def test_baseline_needs_a_judge(mtb_dir, tmp_path):
-    with pytest.raises(EvalkitError, match="--baseline needs --judge"):
-        run_evaluation(spec(mtb_dir, judge=None, baseline=str(tmp_path)), tmp_path / "run", cache_path=None,
-                       backend=ScriptedBackend(model_reply))
+    with pytest.raises(EvalkitError, match="-T baseline needs --judge"):
+        run_evaluation(spec(mtb_dir, judge=None, task_params={"mt_bench": {"baseline": str(tmp_path)}}),
+                       tmp_path / "run", cache_path=None, backend=ScriptedBackend(model_reply))
+    assert not (tmp_path / "run").exists()
 
 
 def test_bad_judge_args_fail_before_a_run_folder_exists(mtb_dir, tmp_path):
@@ -220,22 +224,21 @@ def test_structured_output_falls_back_shape_by_shape_to_free_text(mtb_dir, tmp_p
 
     def llama_cpp_like(request):
         shape = json.loads(request.params.response_format)["type"] if request.params.response_format else "text"
-        if shape == "json_schema":  # what llama-cpp-python's server really answers
-            return Completion(text=None, retryable=True, error="HTTP 500: Error code: 500 - 1 validation error: "
-                              "{'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' or "
-                              "'json_object'\", 'input': 'json_schema'}")
+        if shape == "json_schema":  # how the openai backend reports llama-cpp-python's HTTP 500 for it
+            return Completion(text=None, error=RequestError("unsupported", "Input should be 'text' or 'json_object'",
+                                                            status=500))
         return '{"explanation": "fine", "rating": 7}' if shape == "json_object" else "Rating: [[3]]"
 
     _, _, judge = run(mtb_dir, tmp_path / "run", llama_cpp_like, judge_args={"json": True}, limit=3)
     entry = records(tmp_path / "run")[("81", 0)]["details"]["judgments"]["turn1"][0]
     assert entry["rating"] == 7.0 and entry["output"] == "json_object"
     shapes = [json.loads(r.params.response_format)["type"] for r in judge.received]
-    assert shapes.count("json_schema") == 6  # one request tried it (1 + 5 retries of the HTTP 500); the rest did not
+    assert shapes.count("json_schema") == 1  # one request tried it, once (a refused option is not retried)
     assert shapes.count("json_object") == 6  # one per judgment (the probe's answer came from the cache)
 
     def text_only(request):
         if request.params.response_format:
-            return Completion(text=None, error="HTTP 400: unsupported parameter")
+            return Completion(text=None, error=RequestError("unsupported", "unsupported parameter", status=400))
         return "Rating: [[3]]"
 
     _, _, judge = run(mtb_dir, tmp_path / "run2", text_only, judge_args={"json": True}, limit=1)

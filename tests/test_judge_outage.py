@@ -55,8 +55,8 @@ def test_judge_outage_is_retried_within_bounds_recorded_and_filled_in_by_a_rerun
     assert all(r["error"] is None for r in records)  # the answers are fine; the run still has its table
     summary = pd.read_csv(out / "summary.csv").set_index(["genre", "metric"])
     assert summary.loc[("all", "judge_failures"), "value"] == len(failures)
-    assert outcome.manifest["status"] == "completed"
-    assert outcome.manifest["judge_requests"]["errors"] == len(failures)
+    assert outcome.manifest.status == "completed"
+    assert outcome.manifest.judge_requests.errors == len(failures)
 
     # The judge recovers (same address): the same command judges only what is missing; answers and
     # verdicts already given come from the cache.

@@ -21,7 +21,7 @@ def mtb_dir(tmp_path: Path) -> Path:
 
 def load(family, variant: str, data: Path, **options):
     task = family.build(variant, TaskOptions(data_dir=data, **options))
-    return task, task.load_samples()
+    return task, task.load().samples
 
 
 def test_questions_become_two_turn_samples_with_their_category_and_reference(mtb_dir):
@@ -32,7 +32,7 @@ def test_questions_become_two_turn_samples_with_their_category_and_reference(mtb
     assert math.metadata["reference"] == ("reference 82 one", "reference 82 two")
     # only math, reasoning and coding are graded against a reference (FastChat's NEED_REF_CATS)
     assert {s.genre for s in samples if s.metadata["reference"]} == {"math", "reasoning", "coding"}
-    assert task.data_fingerprint()["questions"].startswith("sha256:")
+    assert task.load().fingerprint["questions"].startswith("sha256:")
 
 
 def test_japanese_default_set_and_the_full_set(mtb_dir):

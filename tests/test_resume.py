@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.store import RunResult
 from evalkit.testing.stub_server import StubConfig, StubServer
 from tests.cli_process import HANG_GUARD_S, prompt_sha, read_jsonl, run_evalkit, start_evalkit, start_stub_process
 from tests.conftest import make_data_dir
@@ -27,8 +28,8 @@ def run_args(base_url: str, data_dir: Path, out: Path, name: str, cache: Path) -
 
 
 def results_by_sample(run_dir: Path) -> dict[tuple[str, str], tuple[object, dict]]:
-    """(task, sample_id) -> (output, scores), the last record per sample winning, as evalkit reads it."""
-    return {(r["task"], r["sample_id"]): (r["output"], r["scores"]) for r in read_jsonl(run_dir / "samples.jsonl")}
+    """(task, sample_id) -> (outputs, scores), the last record per sample winning, as evalkit reads it."""
+    return {(r.task, r.sample_id): (r.outputs, r.scores) for r in RunResult.read(run_dir).records}
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,12 @@ import pytest
 from evalkit.backends.managed import RetryPolicy
 from evalkit.errors import EvalkitError, RunFailed
 from evalkit.registry import TaskFamily
-from evalkit.runner import rescore_run, run_evaluation
+from evalkit.rescore import rescore_run
+from evalkit.runner import run_evaluation
 from evalkit.spec import RunSpec
 from evalkit.testing.scripted import ScriptedBackend
-from evalkit.types import Completion, GenerationParams, Request, Sample, Score
+from evalkit.roles import Scorer, Task, TaskData
+from evalkit.types import Completion, GenerationParams, Request, RequestError, Sample, Score
 
 
 def gold_reply(request: Request) -> str:
@@ -46,7 +48,7 @@ def test_run_writes_manifest_first_then_streams_records(data_dir, tmp_path):
     records = sorted(read_records(run_dir), key=lambda r: int(r["sample_id"]))  # lines come in finishing order
     assert [r["sample_id"] for r in records] == [str(i) for i in range(10)]
     first = records[0]
-    assert {"task", "sample_id", "genre", "prompt", "output", "answer", "scores", "error"} <= first.keys()
+    assert {"task", "sample_id", "genre", "prompt", "outputs", "answer", "scores", "error"} <= first.keys()
     assert first["scores"] == {"strict_match": 1.0, "flexible_extract": 1.0} and first["error"] is None
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["status"] == "completed"
@@ -62,21 +64,22 @@ def test_run_writes_manifest_first_then_streams_records(data_dir, tmp_path):
 def test_failed_request_is_recorded_not_faked_and_left_out_of_means(data_dir, tmp_path):
     def script(request):
         if request.sample_id == "3":
-            return Completion(text=None, error="HTTP 400: bad request")
+            return Completion(text=None, error=RequestError("http", "bad request", status=400))
         return gold_reply(request)
 
     spec = spec_for(data_dir, max_error_rate=0.5)
     outcome = run_evaluation(spec, tmp_path / "run", cache_path=None, backend=ScriptedBackend(script))
     bad = [r for r in read_records(tmp_path / "run") if r["sample_id"] == "3"][0]
-    assert bad["error"] == "HTTP 400: bad request"
-    assert bad["output"] is None and bad["scores"] == {"strict_match": None, "flexible_extract": None}
+    assert bad["error"] == {"kind": "http", "message": "bad request", "status": 400, "retryable": False,
+                            "retry_after": None, "attempts": 1}
+    assert bad["outputs"] == [] and bad["scores"] == {"strict_match": None, "flexible_extract": None}
     rows = outcome.summary.set_index(["genre", "metric"])
     assert rows.loc[("all", "strict_match"), "value"] == 1.0 and rows.loc[("all", "strict_match"), "n"] == 9
     assert rows.loc[("all", "error_rate"), "value"] == pytest.approx(0.1)
 
 
 def test_error_rate_above_the_limit_fails_the_run_but_keeps_everything(data_dir, tmp_path):
-    backend = ScriptedBackend(lambda r: Completion(text=None, error="HTTP 400: nope"))
+    backend = ScriptedBackend(lambda r: Completion(text=None, error=RequestError("http", "nope", status=400)))
     with pytest.raises(RunFailed, match="max-error-rate"):
         run_evaluation(spec_for(data_dir), tmp_path / "run", cache_path=None, backend=backend)
     assert len(read_records(tmp_path / "run")) == 10
@@ -90,9 +93,9 @@ def test_retryable_failures_are_retried_up_to_the_cap(data_dir, tmp_path, monkey
     def script(request):
         attempts[request.sample_id] = attempts.get(request.sample_id, 0) + 1
         if request.sample_id == "0":
-            return Completion(text=None, error="HTTP 503: busy", retryable=True)  # never recovers
+            return Completion(text=None, error=RequestError("http", "busy", status=503, retryable=True))  # never recovers
         if attempts[request.sample_id] < 3:
-            return Completion(text=None, error="HTTP 500: flaky", retryable=True)
+            return Completion(text=None, error=RequestError("http", "flaky", status=500, retryable=True))
         return gold_reply(request)
 
     spec = spec_for(data_dir, max_retries=4, max_error_rate=0.5)
@@ -100,7 +103,8 @@ def test_retryable_failures_are_retried_up_to_the_cap(data_dir, tmp_path, monkey
     assert attempts["0"] == 5  # 1 try + 4 retries, then recorded
     assert all(n == 3 for sid, n in attempts.items() if sid != "0")
     record = next(r for r in read_records(tmp_path / "run") if r["sample_id"] == "0")
-    assert record["error"] == "HTTP 503: busy (after 5 attempts)"
+    assert (record["error"]["status"], record["error"]["attempts"], record["error"]["retryable"]) == (503, 5, False)
+    assert outcome.manifest.requests.error_kinds == {"HTTP 503": 1}
     assert outcome.stats.retries == 4 + 9 * 2
 
 
@@ -137,6 +141,25 @@ def test_a_folder_holding_another_spec_is_refused(data_dir, tmp_path):
                        backend=ScriptedBackend(gold_reply))
 
 
+def test_a_changed_command_is_refused_before_any_data_is_read(data_dir, tmp_path):
+    run_evaluation(spec_for(data_dir), tmp_path / "run", cache_path=None, backend=ScriptedBackend(gold_reply))
+    (data_dir / "gsm8k" / "test.jsonl").unlink()  # would fail loudly if it were read
+    with pytest.raises(EvalkitError, match=r"different settings \(limit; num_fewshot\)"):
+        run_evaluation(spec_for(data_dir, limit=5, num_fewshot=1), tmp_path / "run", cache_path=None,
+                       backend=ScriptedBackend(gold_reply))
+
+
+def test_resume_refuses_data_that_changed_since_the_run_started(data_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    first = ScriptedBackend(lambda r: "no idea" if r.sample_id == "7" else gold_reply(r))
+    run_evaluation(spec_for(data_dir, max_error_rate=1.0), run_dir, cache_path=None, backend=first)
+    test = data_dir / "gsm8k" / "test.jsonl"
+    test.write_text(test.read_text().replace("Mika has 3 pencils", "Mika has 4 pencils"))
+    with pytest.raises(EvalkitError, match=r"tasks changed since it started \(gsm8k data \(test\)\)"):
+        run_evaluation(spec_for(data_dir), run_dir, cache_path=None, backend=ScriptedBackend(gold_reply))
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"  # left as it was
+
+
 def test_rescore_reproduces_the_run_without_the_model(data_dir, tmp_path):
     run_dir = tmp_path / "run"
     first = run_evaluation(spec_for(data_dir), run_dir, cache_path=None, backend=ScriptedBackend(gold_reply))
@@ -148,21 +171,22 @@ def test_rescore_reproduces_the_run_without_the_model(data_dir, tmp_path):
     assert all(r["scores"]["strict_match"] == 1.0 for r in read_records(run_dir))
 
 
-class TwoTurnTask:
+class TurnCount(Scorer):
+    metrics = ("length",)
+
+    def score(self, items):
+        return [Score(value=float(len(outs)), answer=None, format_ok=True, metrics={"length": float(len(outs))})
+                for _, outs in items]
+
+
+class TwoTurnTask(Task):
     """A two-turn task: the second request must carry the model's first answer."""
 
-    name, version = "echo2", "1"
+    name, version, scorer = "echo2", "1", TurnCount()
 
-    class scorer:
-        metrics = ("length",)
-
-        @staticmethod
-        def score(items):
-            return [Score(value=float(len(outs)), answer=None, format_ok=True, metrics={"length": float(len(outs))})
-                    for _, outs in items]
-
-    def load_samples(self):
-        return [Sample(id=f"q{i}", turns=(f"first {i}", f"second {i}"), target=None, genre="chat") for i in range(3)]
+    def load(self):
+        return TaskData(tuple(Sample(id=f"q{i}", turns=(f"first {i}", f"second {i}"), target=None, genre="chat")
+                              for i in range(3)), {})
 
     def build_request(self, sample, history):
         messages = []
@@ -170,9 +194,6 @@ class TwoTurnTask:
             messages += [("user", turn), ("assistant", answer)]
         messages.append(("user", sample.turns[len(history)]))
         return Request(kind="chat", messages=tuple(messages), params=GenerationParams(max_tokens=8))
-
-    def data_fingerprint(self):
-        return {}
 
 
 def test_two_turn_samples_carry_their_first_answer_into_the_second_turn(tmp_path, monkeypatch):
@@ -184,7 +205,7 @@ def test_two_turn_samples_carry_their_first_answer_into_the_second_turn(tmp_path
     assert len(second) == 3
     assert second[0].messages[1] == ("assistant", "reply to first 0")
     record = next(r for r in read_records(tmp_path / "run") if r["sample_id"] == "q0")
-    assert record["output"] == ["reply to first 0", "reply to second 0"]
+    assert record["outputs"] == ["reply to first 0", "reply to second 0"]
     assert record["messages"][-1] == {"role": "user", "content": "second 0"}
 
 
@@ -211,7 +232,7 @@ def test_a_scorer_aggregate_adds_group_level_metrics(data_dir, tmp_path, monkeyp
     def best_of(self, records):
         by_sample: dict[str, float] = {}
         for r in records:
-            by_sample[r["sample_id"]] = max(by_sample.get(r["sample_id"], 0.0), r["scores"]["strict_match"] or 0.0)
+            by_sample[r.sample_id] = max(by_sample.get(r.sample_id, 0.0), r.scores["strict_match"] or 0.0)
         return {"any_correct": sum(by_sample.values()) / len(by_sample)}
 
     monkeypatch.setattr(MathScorer, "aggregate", best_of, raising=False)

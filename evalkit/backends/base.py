@@ -1,28 +1,114 @@
-"""The Backend role: turn a batch of requests into completions."""
+"""The Backend role, and the registry of backend kinds (`evalkit.backends` entry points), like tasks."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import Any, Callable, Sequence
 
+from evalkit.errors import EvalkitError
 from evalkit.types import Completion, Request
 
+ENTRY_POINT_GROUP = "evalkit.backends"
 
-class Backend(Protocol):
+
+class Backend(ABC):
     """A model behind one method, `generate`.
 
     A backend answers every request of the batch, in order; a request it could not answer comes
-    back as a Completion with `error` set (and `retryable` when another attempt may succeed), never
+    back as a Completion with a RequestError (retryable when another attempt may succeed), never
     as made-up text. Concurrency, retries, rate limits and caching belong to ManagedBackend.
     """
 
     name: str  # "openai/gpt-4o", "replay/outputs.jsonl"
-    max_batch_size: int  # 1 for request-per-call APIs, larger for engines that batch (vLLM)
-    cacheable: bool  # False where an answer costs nothing to reproduce (replay)
+    max_batch_size: int = 1  # larger for engines that batch (vLLM)
+    cacheable: bool = True  # False where an answer costs nothing to reproduce (replay)
 
+    @abstractmethod
     def identity(self) -> dict[str, Any]:
         """What makes this backend's answers differ from another's; no secrets. Part of the cache key."""
-        ...
 
+    @abstractmethod
     async def generate(self, requests: Sequence[Request]) -> list[Completion]: ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Release connections or engines; the run calls it once, at the end."""
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """What the command line says about the model besides its name."""
+
+    base_url: str | None = None
+    request_timeout: float = 600.0
+    check_server: bool = True  # ask the server for /models before the run starts
+    model_args: dict[str, Any] = field(default_factory=dict)  # engine arguments (vllm)
+
+
+@dataclass(frozen=True)
+class BackendKind:
+    """One kind of backend, registered under its name: `--model NAME/TARGET` builds `create(TARGET, settings)`."""
+
+    name: str
+    usage: str  # how the target is written, for help and errors: "openai/<model>"
+    create: Callable[[str, BackendSettings], Backend]
+
+
+@lru_cache(maxsize=None)
+def backend_kinds() -> dict[str, Any]:
+    """The entry points of every registered kind, by name (loaded only when chosen)."""
+    kinds: dict[str, Any] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        kinds.setdefault(ep.name, ep)
+    return kinds
+
+
+def backend_kind(name: str) -> BackendKind | None:
+    ep = backend_kinds().get(name)
+    if ep is None:
+        return None
+    try:
+        kind = ep.load()
+    except Exception as exc:  # a broken plugin is named, not skipped
+        raise EvalkitError(f"backend plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+    if not isinstance(kind, BackendKind):
+        raise EvalkitError(f"backend plugin {ep.name!r} ({ep.value}) is not an evalkit BackendKind")
+    return kind
+
+
+def load_backend(model: str, settings: BackendSettings = BackendSettings(), flag: str = "--model") -> Backend:
+    """The backend `model` (BACKEND/TARGET) names, or a one-line error listing the kinds there are."""
+    name, _, target = model.partition("/")
+    kind = backend_kind(name) if target else None
+    if kind is None:
+        usages = ", ".join(backend_kind(k).usage for k in sorted(backend_kinds()))  # type: ignore[union-attr]
+        raise EvalkitError(f"{flag} {model!r} is not BACKEND/MODEL; use one of {usages}")
+    backend = kind.create(target, settings)
+    if not isinstance(backend, Backend):
+        raise EvalkitError(f"backend plugin {name!r} built a {type(backend).__name__}, not an evalkit Backend")
+    return backend
+
+
+def parse_model_args(text: str | None, flag: str = "--model-args") -> dict[str, Any]:
+    """`dtype=bfloat16,max_model_len=2048,enforce_eager=true` -> typed values."""
+    args: dict[str, Any] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise EvalkitError(f"{flag} item {item!r} is not key=value")
+        value: Any = raw.strip()
+        if value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(value)
+                    break
+                except ValueError:
+                    pass
+        args[key.strip()] = value
+    return args

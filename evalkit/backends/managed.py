@@ -14,7 +14,7 @@ from typing import AsyncIterator, Sequence
 
 from evalkit.backends.base import Backend
 from evalkit.cache import RequestCache, request_key
-from evalkit.types import Completion, Request
+from evalkit.types import Completion, Request, RequestError
 
 
 @dataclass(frozen=True)
@@ -95,13 +95,14 @@ class ManagedBackend:
                 answers = await self.backend.generate([requests[i] for i in todo])
             retry_later, retry_after = [], None
             for i, completion in zip(todo, answers):
-                if completion.ok or not completion.retryable or attempt > self.retry.max_retries:
+                error = completion.error
+                if completion.ok or error is None or not error.retryable or attempt > self.retry.max_retries:
                     results[i] = self._final(completion, attempt)
                 else:
                     retry_later.append(i)
-                    if completion.retry_after is not None:
-                        retry_after = max(retry_after or 0.0, completion.retry_after)
-                        self._pause_all(completion.retry_after)
+                    if error.retry_after is not None:
+                        retry_after = max(retry_after or 0.0, error.retry_after)
+                        self._pause_all(error.retry_after)
             todo = retry_later
             if todo:
                 self.stats.retries += len(todo)
@@ -111,11 +112,10 @@ class ManagedBackend:
     def _final(self, completion: Completion, attempts: int) -> Completion:
         if completion.ok:
             return completion
+        error = completion.error or RequestError("malformed", "the backend returned neither text nor an error")
         self.stats.errors += 1
-        kind = (completion.error or "error").split(":", 1)[0]
-        self.stats.error_kinds[kind] = self.stats.error_kinds.get(kind, 0) + 1
-        suffix = f" (after {attempts} attempts)" if attempts > 1 else ""
-        return replace(completion, error=f"{completion.error}{suffix}", retryable=False, retry_after=None)
+        self.stats.error_kinds[error.label] = self.stats.error_kinds.get(error.label, 0) + 1
+        return replace(completion, error=replace(error, attempts=attempts, retryable=False, retry_after=None))
 
     def _pause_all(self, seconds: float) -> None:
         """A 429 with Retry-After holds back every request, not only the one that got it."""

@@ -12,24 +12,17 @@ import json
 import os
 import time
 from typing import Any, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
+from evalkit.backends.base import Backend, BackendKind, BackendSettings
 from evalkit.errors import EvalkitError
-from evalkit.types import Completion, Request
+from evalkit.redact import redact_url
+from evalkit.types import Completion, Request, RequestError
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
-
-
-def redact_url(url: str) -> str:
-    """A base URL as it may be written down: user:password@ removed."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        netloc = parts.hostname or ""
-        if parts.port:
-            netloc += f":{parts.port}"
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
+# How servers refuse a structured-output request: OpenAI and vLLM answer 400/404/415/422; llama-cpp-python
+# answers HTTP 500 with a validation error that names `response_format` (seen against the real server).
+REFUSED_OPTION_STATUS = {400, 404, 415, 422}
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -56,10 +49,7 @@ def parse_retry_after(headers: Any) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class OpenAIBackend:
-    max_batch_size = 1
-    cacheable = True
-
+class OpenAIBackend(Backend):
     def __init__(self, model: str, base_url: str | None = None, timeout: float = 600.0) -> None:
         self.model = model
         self.base_url = (base_url or OPENAI_DEFAULT_BASE_URL).rstrip("/")
@@ -111,30 +101,27 @@ class OpenAIBackend:
             else:
                 response = await client.chat.completions.create(messages=request.chat_messages(), **options)
         except openai.APIStatusError as exc:
-            status = exc.status_code
-            return Completion(
-                text=None,
-                error=f"HTTP {status}: {_short(exc.message)}",
-                retryable=status in RETRYABLE_STATUS,
-                retry_after=parse_retry_after(exc.response.headers),
-            )
+            return Completion(text=None, error=status_error(request, exc.status_code, _short(exc.message),
+                                                            parse_retry_after(exc.response.headers)))
         except openai.APITimeoutError:
-            return Completion(text=None, error=f"timeout: no answer within {self.timeout:g} s", retryable=True)
+            return Completion(text=None, error=RequestError(
+                "timeout", f"no answer within {self.timeout:g} s", retryable=True))
         except openai.APIConnectionError as exc:
-            return Completion(text=None, error=f"connection: {_short(str(exc.__cause__ or exc))}", retryable=True)
+            return Completion(text=None, error=RequestError(
+                "connection", _short(str(exc.__cause__ or exc)), retryable=True))
         except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:
-            return Completion(text=None, error=f"malformed response: {_short(str(exc))}", retryable=True)
+            return Completion(text=None, error=RequestError("malformed", _short(str(exc)), retryable=True))
         return self._parse(request, response)
 
     @staticmethod
     def _parse(request: Request, response: Any) -> Completion:
         choices = getattr(response, "choices", None)
         if not choices:
-            return Completion(text=None, error="malformed response: no choices", retryable=True)
+            return Completion(text=None, error=RequestError("malformed", "no choices in the response", retryable=True))
         choice = choices[0]
         text = getattr(choice, "text", None) if request.kind == "completion" else getattr(choice.message, "content", None)
         if not isinstance(text, str):
-            return Completion(text=None, error="malformed response: no text in the first choice", retryable=True)
+            return Completion(text=None, error=RequestError("malformed", "no text in the first choice", retryable=True))
         usage = getattr(response, "usage", None)
         return Completion(
             text=text,
@@ -146,6 +133,17 @@ class OpenAIBackend:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+def status_error(request: Request, status: int, message: str, retry_after: float | None) -> RequestError:
+    """The RequestError of an HTTP error answer. A request that asked for structured output and was
+    refused for it is `unsupported` (not retried: the same request would be refused again), so the
+    caller can ask again without that option."""
+    if request.params.response_format is not None and (
+        status in REFUSED_OPTION_STATUS or (status == 500 and "response_format" in message)
+    ):
+        return RequestError("unsupported", message, status=status)
+    return RequestError("http", message, status=status, retryable=status in RETRYABLE_STATUS, retry_after=retry_after)
 
 
 def check_reachable(base_url: str, timeout: float = 10.0) -> None:
@@ -176,3 +174,13 @@ def check_reachable(base_url: str, timeout: float = 10.0) -> None:
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def create(model: str, settings: BackendSettings) -> OpenAIBackend:
+    backend = OpenAIBackend(model, base_url=settings.base_url, timeout=settings.request_timeout)
+    if settings.check_server:
+        check_reachable(backend.base_url)
+    return backend
+
+
+KIND = BackendKind("openai", "openai/<model> (with --base-url for a local server)", create)

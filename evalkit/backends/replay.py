@@ -6,47 +6,39 @@ strings for multi-turn tasks. A sample missing from the file is recorded as an e
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from evalkit.backends.base import Backend, BackendKind
+from evalkit.data import iter_jsonl
 from evalkit.errors import EvalkitError
-from evalkit.types import Completion, Request
+from evalkit.types import Completion, Request, RequestError
 
 
 def load_replay_file(path: Path) -> dict[tuple[str, str], list[str]]:
     if not path.is_file():
         raise EvalkitError(f"replay file {path} does not exist")
     outputs: dict[tuple[str, str], list[str]] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EvalkitError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise EvalkitError(f'{where}: expected {{"task": ..., "sample_id": ..., "output": ...}}')
-            missing = [field for field in ("task", "sample_id", "output") if field not in row]
-            if missing:
-                raise EvalkitError(f"{where}: missing {', '.join(missing)}")
-            task, sample_id, output = row["task"], row["sample_id"], row["output"]
-            if not isinstance(task, str) or isinstance(sample_id, bool) or not isinstance(sample_id, (str, int)):
-                raise EvalkitError(f"{where}: task must be a string and sample_id a string or integer")
-            if isinstance(output, str):
-                output = [output]
-            if not isinstance(output, list) or not all(isinstance(o, str) for o in output):
-                raise EvalkitError(f"{where}: output must be a string or a list of strings")
-            key = (task, str(sample_id))
-            if key in outputs:
-                raise EvalkitError(f"{where}: {task} sample {sample_id} appears twice")
-            outputs[key] = output
+    for lineno, row in iter_jsonl(path):
+        where = f"{path}:{lineno}"
+        missing = [field for field in ("task", "sample_id", "output") if field not in row]
+        if missing:
+            raise EvalkitError(f"{where}: missing {', '.join(missing)}")
+        task, sample_id, output = row["task"], row["sample_id"], row["output"]
+        if not isinstance(task, str) or isinstance(sample_id, bool) or not isinstance(sample_id, (str, int)):
+            raise EvalkitError(f"{where}: task must be a string and sample_id a string or integer")
+        if isinstance(output, str):
+            output = [output]
+        if not isinstance(output, list) or not all(isinstance(o, str) for o in output):
+            raise EvalkitError(f"{where}: output must be a string or a list of strings")
+        key = (task, str(sample_id))
+        if key in outputs:
+            raise EvalkitError(f"{where}: {task} sample {sample_id} appears twice")
+        outputs[key] = output
     return outputs
 
 
-class ReplayBackend:
+class ReplayBackend(Backend):
     max_batch_size = 1024
     cacheable = False
 
@@ -64,10 +56,12 @@ class ReplayBackend:
     def _answer(self, request: Request) -> Completion:
         outputs = self._outputs.get((request.task, request.sample_id))
         if outputs is None:
-            return Completion(text=None, error=f"replay: no output for {request.task} sample {request.sample_id}")
+            return Completion(text=None, error=RequestError(
+                "missing", f"the replay file has no output for {request.task} sample {request.sample_id}"))
         if request.turn >= len(outputs):
-            return Completion(text=None, error=f"replay: no output for turn {request.turn + 1}")
+            return Completion(text=None, error=RequestError(
+                "missing", f"the replay file has no output for turn {request.turn + 1}"))
         return Completion(text=outputs[request.turn])
 
-    async def aclose(self) -> None:
-        return None
+
+KIND = BackendKind("replay", "replay/<outputs.jsonl>", lambda path, settings: ReplayBackend(path))

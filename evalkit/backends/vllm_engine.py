@@ -12,13 +12,13 @@ import asyncio
 import threading
 from typing import Any, Sequence
 
+from evalkit.backends.base import Backend, BackendKind
 from evalkit.errors import EvalkitError
-from evalkit.types import Completion, Request
+from evalkit.types import Completion, Request, RequestError
 
 
-class VLLMBackend:
+class VLLMBackend(Backend):
     max_batch_size = 256
-    cacheable = True
 
     def __init__(self, model: str, engine_args: dict[str, Any] | None = None) -> None:
         try:
@@ -67,7 +67,7 @@ class VLLMBackend:
                     outputs = self._llm.chat([requests[i].chat_messages() for i in indices], params, use_tqdm=False)
             except Exception as exc:  # an engine failure is recorded on each item of the batch
                 for i in indices:
-                    results[i] = Completion(text=None, error=f"vllm: {type(exc).__name__}: {exc}")
+                    results[i] = Completion(text=None, error=RequestError("engine", f"vllm: {type(exc).__name__}: {exc}"))
                 continue
             for i, output in zip(indices, outputs):
                 first = output.outputs[0]
@@ -82,5 +82,5 @@ class VLLMBackend:
     async def generate(self, requests: Sequence[Request]) -> list[Completion]:
         return await asyncio.to_thread(self._generate_sync, requests)
 
-    async def aclose(self) -> None:
-        return None
+
+KIND = BackendKind("vllm", "vllm/<checkpoint>", lambda model, settings: VLLMBackend(model, settings.model_args))

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from evalkit.backends.base import Backend
 from evalkit.types import Completion, Request
 
 Reply = str | Completion
 
 
-class ScriptedBackend:
+class ScriptedBackend(Backend):
     """Answers each request with `script(request)`; keeps every request it was sent, in order.
 
     A script returns the reply text, or a Completion (to script errors and retryable failures).
     """
 
     name = "scripted/fake"
-    cacheable = True
 
     def __init__(self, script: Callable[[Request], Reply], max_batch_size: int = 1) -> None:
         self.script = script
@@ -30,6 +30,3 @@ class ScriptedBackend:
         self.received.extend(requests)
         replies = [self.script(r) for r in requests]
         return [r if isinstance(r, Completion) else Completion(text=r, finish_reason="stop") for r in replies]
-
-    async def aclose(self) -> None:
-        return None

@@ -6,11 +6,12 @@ Task names:
 - any of them with `:chat` appended (`jaster:chat`, `jaster:jnli:chat`): few-shot examples as chat
   turns instead of the Alpaca-style completion frame, as `gsm8k:chat` is to `gsm8k`.
 
-Settings beyond the run's own options (environment, recorded in run.json):
-- EVALKIT_JASTER_MAX_SAMPLES: test samples per dataset (default 100, llm-jp-eval's; -1 for all);
-- --jaster-dir (or EVALKIT_JASTER_DIR): read llm-jp-eval's preprocessed evaluation/ files instead of the originals;
-- EVALKIT_JASTER_METRICS: another default metric per dataset, e.g. `alt-e-to-j=comet_wmt22`;
-- EVALKIT_JASTER_CACHE: where published files are downloaded to when no --data-dir is given.
+Task parameters (`-T key=value`, recorded in run.json and checked on resume; `evalkit tasks jaster`):
+- max_samples: test samples per dataset (default 100, llm-jp-eval's; -1 for all);
+- jaster_dir: read llm-jp-eval's preprocessed evaluation/ files instead of the originals;
+- metrics: another default metric per dataset, e.g. `alt-e-to-j=comet_wmt22` (a scoring parameter:
+  `evalkit score RUN -T metrics=...` re-scores with it).
+EVALKIT_JASTER_CACHE (a path) is where published files are downloaded to when no --data-dir is given.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Iterator, Mapping
 
 from evalkit.registry import TaskFamily, TaskOptions
 from evalkit.tasks.jaster.catalog import catalog
-from evalkit.tasks.jaster.task import JasterTask, parse_variant
+from evalkit.tasks.jaster.task import PARAMS, JasterTask, parse_variant
 
 
 class JasterVariants(Mapping[str, str]):
@@ -61,4 +62,5 @@ jaster_family = TaskFamily(
     description="Jaster (llm-jp-eval datasets): strict, lenient and format violation per dataset and category",
     build=build_jaster,
     variants=JasterVariants(),
+    params=PARAMS,
 )

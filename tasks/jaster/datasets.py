@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -16,8 +15,6 @@ from evalkit.tasks.jaster.preprocessed import load_preprocessed
 from evalkit.tasks.jaster.sources import DatasetFiles
 from evalkit.tasks.jaster.wiki import load_wiki
 
-MAX_SAMPLES_ENV = "EVALKIT_JASTER_MAX_SAMPLES"
-METRICS_ENV = "EVALKIT_JASTER_METRICS"
 DEFAULT_MAX_SAMPLES = 100  # llm-jp-eval's max_num_samples
 DEFAULT_NUM_FEWSHOT = 4
 
@@ -56,31 +53,18 @@ LOADERS: dict[str, Callable[[DatasetFiles], Splits]] = {
 }
 
 
-def max_samples() -> int | None:
-    """At most this many test samples per dataset: $EVALKIT_JASTER_MAX_SAMPLES (-1: all), else 100."""
-    value = os.environ.get(MAX_SAMPLES_ENV)
-    if not value:
-        return DEFAULT_MAX_SAMPLES
-    try:
-        number = int(value)
-    except ValueError:
-        raise EvalkitError(f"${MAX_SAMPLES_ENV}={value!r} is not an integer (-1 for all samples)") from None
-    return None if number < 0 else number
-
-
-def metric_overrides() -> dict[str, str]:
-    """$EVALKIT_JASTER_METRICS='alt-e-to-j=comet_wmt22,xlsum_ja=bert_score': another default (strict) metric per dataset."""
+def parse_metric_overrides(text: str | None) -> dict[str, str]:
+    """`alt-e-to-j=comet_wmt22,xlsum_ja=bert_score` (-T metrics): another default (strict) metric per dataset."""
     overrides = {}
-    for item in filter(None, (part.strip() for part in os.environ.get(METRICS_ENV, "").split(","))):
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
         name, sep, metric = item.partition("=")
-        if not sep or name.strip() not in catalog().datasets:
-            raise EvalkitError(f"${METRICS_ENV}: {item!r} is not <dataset>=<metric> with a Jaster dataset name")
+        if not sep or name.strip() not in catalog().datasets or not metric.strip():
+            raise EvalkitError(f"-T metrics: {item!r} is not <dataset>=<metric> with a Jaster dataset name")
         overrides[name.strip()] = metric.strip()
     return overrides
 
 
-def _with_metric_override(spec: DatasetSpec) -> DatasetSpec:
-    metric = metric_overrides().get(spec.name)
+def _with_metric(spec: DatasetSpec, metric: str | None) -> DatasetSpec:
     return spec if metric is None else replace(spec, metrics=(metric, *[m for m in spec.metrics if m != metric]))
 
 
@@ -105,9 +89,11 @@ def _take(splits: Splits, spec: DatasetSpec, limit: int | None, num_fewshot: int
     return splits.test[:limit] if limit is not None else list(splits.test), splits.fewshot[:num_fewshot]
 
 
-def load_original(name: str, data_dir: Path | None, num_fewshot: int, limit: int | None) -> LoadedDataset:
-    """A dataset from its published files (the data folder, else downloads), preprocessed as llm-jp-eval does."""
-    spec = _with_metric_override(catalog().datasets[name])
+def load_original(name: str, data_dir: Path | None, num_fewshot: int, limit: int | None,
+                  metric: str | None = None) -> LoadedDataset:
+    """A dataset from its published files (the data folder, else downloads), preprocessed as llm-jp-eval does;
+    `metric` replaces its default metric."""
+    spec = _with_metric(catalog().datasets[name], metric)
     check_available(spec.metric)
     files = DatasetFiles(name, spec.source, data_dir, max_test=limit, max_fewshot=num_fewshot)
     splits = LOADERS[name](files)
@@ -129,13 +115,14 @@ def load_original(name: str, data_dir: Path | None, num_fewshot: int, limit: int
     return LoadedDataset(spec, test, shots, info)
 
 
-def load_from_preprocessed(name: str, evaluation_dir: Path, num_fewshot: int, limit: int | None) -> LoadedDataset:
+def load_from_preprocessed(name: str, evaluation_dir: Path, num_fewshot: int, limit: int | None,
+                           metric: str | None = None) -> LoadedDataset:
     """A dataset from llm-jp-eval's own evaluation/ files: its instruction, output length and metric win."""
     base = catalog().datasets[name]
     pre = load_preprocessed(evaluation_dir, name)
     answer = replace(base.answer, labels=pre.labels) if pre.labels and base.answer.kind in ("label", "choice") else base.answer
-    spec = _with_metric_override(replace(base, instruction=pre.instruction, output_length=pre.output_length,
-                                         metrics=pre.metrics or base.metrics, answer=answer))
+    spec = _with_metric(replace(base, instruction=pre.instruction, output_length=pre.output_length,
+                                metrics=pre.metrics or base.metrics, answer=answer), metric)
     check_available(spec.metric)
     test, shots = _take(pre.splits, spec, limit, num_fewshot)
     info = {

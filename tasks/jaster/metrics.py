@@ -166,7 +166,7 @@ def rouge2(prediction: str, gold: str) -> float:
     return _rouge2_scorer().score(gold, prediction)["rouge2"].fmeasure
 
 
-# --- optional model-based metrics (the jaster-heavy extra); chosen with $EVALKIT_JASTER_METRICS -----------
+# --- optional model-based metrics (the jaster-heavy extra); chosen with -T metrics=DATASET=METRIC -------
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,6 @@
 """Reading a folder llm-jp-eval has already preprocessed (evaluation/{test,train}/<dataset>.json), so prompts match it by construction.
 
-Point --jaster-dir (or $EVALKIT_JASTER_DIR) at the folder that holds `evaluation/` (or at `evaluation/` itself). Each
+Point `-T jaster_dir=PATH` at the folder that holds `evaluation/` (or at `evaluation/` itself). Each
 test file brings llm-jp-eval's own instruction, output length and metrics; few-shot examples are
 the file's `few_shots` (older versions) or the first samples of evaluation/train/<dataset>.json.
 """
@@ -8,14 +8,11 @@ the file's `few_shots` (older versions) or the first samples of evaluation/train
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
 from evalkit.tasks.jaster.examples import Example, Splits, gold, read_json
-
-JASTER_DIR_ENV = "EVALKIT_JASTER_DIR"
 
 
 @dataclass(frozen=True)
@@ -31,16 +28,12 @@ class Preprocessed:
     files: tuple[str, ...]
 
 
-def preprocessed_dir(explicit: Path | None = None) -> Path | None:
-    """The evaluation/ folder named by --jaster-dir (else $EVALKIT_JASTER_DIR), or None when neither is set."""
-    value = str(explicit) if explicit else os.environ.get(JASTER_DIR_ENV)
-    if not value:
-        return None
-    root = Path(value).expanduser()
+def evaluation_dir(root: Path) -> Path:
+    """The evaluation/ folder of `-T jaster_dir=ROOT` (ROOT may be that folder itself)."""
     for candidate in (root / "evaluation", root):
         if (candidate / "test").is_dir():
             return candidate.resolve()
-    raise EvalkitError(f"--jaster-dir {value} holds no evaluation/test folder (llm-jp-eval's preprocessed output)")
+    raise EvalkitError(f"-T jaster_dir={root} holds no evaluation/test folder (llm-jp-eval's preprocessed output)")
 
 
 def available(evaluation_dir: Path) -> list[str]:
@@ -61,7 +54,7 @@ def _samples(path: Path, data: object, key: str = "samples") -> list[Example]:
 def load_preprocessed(evaluation_dir: Path, name: str) -> Preprocessed:
     test_path = evaluation_dir / "test" / f"{name}.json"
     if not test_path.is_file():
-        raise EvalkitError(f"jaster:{name}: {test_path} does not exist (--jaster-dir)")
+        raise EvalkitError(f"jaster:{name}: {test_path} does not exist (-T jaster_dir)")
     data = read_json(test_path)
     test = _samples(test_path, data)
     for field_name in ("instruction", "output_length", "metrics"):

@@ -1,6 +1,7 @@
 """The Jaster scorer: per sample, the dataset's default metric on the strict reading and on the lenient reading, and format_ok.
 
-Scores are stored under the stable names `strict` (llm-jp-eval compatible) and `lenient`; `details`
+Each sample carries its dataset's ScoringRule (`metadata["rule"]`, one object shared by the
+dataset's samples), so the scorer holds no state of its own. Scores are stored under the stable names `strict` (llm-jp-eval compatible) and `lenient`; `details`
 says which metric they are and what each reading found. For a dataset-level metric (JSTS's
 Pearson) a single sample has no score of its own (None): its details keep the numbers read from
 the reply, and `aggregate` computes the metric over the dataset when the summary is made.
@@ -9,7 +10,7 @@ the reply, and `aggregate` computes the metric over the dataset when the summary
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 from evalkit.errors import EvalkitError
 from evalkit.tasks.jaster.catalog import AnswerFormat
@@ -24,6 +25,8 @@ from evalkit.tasks.jaster.metrics import (
     parse_float,
     strict_prediction,
 )
+from evalkit.records import SampleRecord
+from evalkit.roles import Scorer
 from evalkit.types import Sample, Score
 
 
@@ -34,25 +37,19 @@ class ScoringRule:
     language: str = "ja"
 
 
-class JasterScorer:
+class JasterScorer(Scorer):
     metrics = ("strict", "lenient")
     strict_metric = "strict"
     lenient_metric = "lenient"
-
-    def __init__(self) -> None:
-        self.rules: dict[str, ScoringRule] = {}  # by dataset, filled as the task loads its datasets
-
-    def add_dataset(self, name: str, metric: str, answer: AnswerFormat, language: str = "ja") -> None:
-        self.rules[name] = ScoringRule(metric, answer, language)
 
     def score(self, items: Sequence[tuple[Sample, list[str]]]) -> list[Score]:
         return [self._score_one(sample, outputs[-1] if outputs else "") for sample, outputs in items]
 
     def _score_one(self, sample: Sample, reply: str) -> Score:
         dataset = sample.metadata.get("dataset", "")
-        rule = self.rules.get(dataset)
+        rule: ScoringRule | None = sample.metadata.get("rule")
         if rule is None:
-            raise EvalkitError(f"jaster: no scoring rule for dataset {dataset!r} (its samples were not loaded)")
+            raise EvalkitError(f"jaster: sample {sample.id} carries no scoring rule (it was not loaded by the jaster task)")
         gold = normalize(sample.target or "")
         strict = strict_prediction(reply)
         valid = format_ok(rule.answer, strict)
@@ -76,15 +73,16 @@ class JasterScorer:
             return lambda prediction, gold: bert_score_f1(prediction, gold, rule.language)
         return PER_SAMPLE[rule.metric]
 
-    def aggregate(self, records: list[Mapping[str, Any]]) -> dict[str, float | None]:
+    def aggregate(self, records: Sequence[SampleRecord]) -> dict[str, float | None]:
         """Dataset-level metrics over the records of one dataset (the summary calls this per genre)."""
-        scored = [r for r in records if r.get("error") is None and "gold_number" in (r.get("details") or {})]
-        datasets = {r["details"]["dataset"] for r in scored}
-        if len(datasets) != 1 or len(scored) != len([r for r in records if r.get("error") is None]):
+        answered = [r for r in records if r.answered]
+        scored = [r for r in answered if "gold_number" in r.details]
+        datasets = {r.details["dataset"] for r in scored}
+        if len(datasets) != 1 or len(scored) != len(answered):
             return {}  # several datasets (a category, all): their rows average the datasets' values
-        metric = scored[0]["details"]["metric"]
-        gold = [r["details"]["gold_number"] for r in scored]
+        metric = scored[0].details["metric"]
+        gold = [r.details["gold_number"] for r in scored]
         return {
-            "strict": correlation(metric, [r["details"]["strict_number"] for r in scored], gold),
-            "lenient": correlation(metric, [r["details"]["lenient_number"] for r in scored], gold),
+            "strict": correlation(metric, [r.details["strict_number"] for r in scored], gold),
+            "lenient": correlation(metric, [r.details["lenient_number"] for r in scored], gold),
         }

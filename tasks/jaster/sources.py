@@ -8,7 +8,6 @@ $EVALKIT_JASTER_CACHE (default ~/.cache/evalkit/jaster), so a second run works o
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import urllib.error
 import urllib.request
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Sequence, TypeVar
 
 from evalkit.errors import EvalkitError
+from evalkit.paths import cache_path
 from evalkit.tasks.jaster.catalog import Source
 
 CACHE_ENV = "EVALKIT_JASTER_CACHE"
@@ -25,10 +25,7 @@ T = TypeVar("T")
 
 
 def default_cache_dir() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "evalkit" / "jaster"
+    return cache_path(CACHE_ENV, "jaster")
 
 
 def fetch_url(url: str, dest: Path) -> None:

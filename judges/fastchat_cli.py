@@ -1,4 +1,8 @@
-"""`evalkit import fastchat` and `evalkit export fastchat`: FastChat llm_judge files to evalkit runs and back."""
+"""`evalkit import fastchat` and `evalkit export fastchat`: FastChat llm_judge files to evalkit runs and back.
+
+Registered in the `evalkit.commands` entry-point group (`import.fastchat`, `export.fastchat`), so the
+core CLI lists them without knowing this plugin; importing this module costs only click.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,7 @@ from pathlib import Path
 import click
 
 
-@click.group("import")
-def import_group() -> None:
-    """Make evalkit runs from other harnesses' files."""
-
-
-@import_group.command("fastchat")
+@click.command("fastchat")
 @click.option("--questions", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
               help="FastChat question file (question.jsonl).")
 @click.option("--judgments", type=click.Path(dir_okay=False, exists=True, path_type=Path), multiple=True, required=True,
@@ -28,24 +27,20 @@ def import_fastchat_command(questions: Path, judgments: tuple[Path, ...], answer
                             output_dir: Path, skip_unknown: bool) -> None:
     """Import FastChat questions, answers and judgments: one evalkit run per model."""
     from evalkit.console import console, stdout
-    from evalkit.fastchat_io import import_fastchat
+    from evalkit.judges.fastchat_io import import_fastchat
     from evalkit.judges.tables import judge_tables
+    from evalkit.tables import rich_table
 
     runs = import_fastchat(questions, judgments, output_dir, answers=answers, task_name=task_name,
                            skip_unknown=skip_unknown)
     for run in runs:
         console.print(f"{run.model} → {run.run_dir}", highlight=False)
-        for table in judge_tables(run.outcome.summary):
-            stdout.print(table)
+        for table in judge_tables(run.outcome.manifest.spec.tasks[0], run.outcome.summary):
+            stdout.print(rich_table(table))
     console.print(f"imported {len(runs)} runs into {output_dir}", highlight=False)
 
 
-@click.group("export")
-def export_group() -> None:
-    """Write evalkit runs in other harnesses' formats."""
-
-
-@export_group.command("fastchat")
+@click.command("fastchat")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="FastChat data folder to write into (default: RUN_DIR/fastchat).")
@@ -53,7 +48,7 @@ def export_group() -> None:
 def export_fastchat_command(run_dir: Path, output_dir: Path | None, model_id: str | None) -> None:
     """Write a run's MT-Bench answers (and single judgments) in FastChat's formats."""
     from evalkit.console import console
-    from evalkit.fastchat_io import export_fastchat
+    from evalkit.judges.fastchat_io import export_fastchat
 
     for path in export_fastchat(run_dir, output_dir or run_dir / "fastchat", model_id):
         console.print(f"wrote {path}", highlight=False)

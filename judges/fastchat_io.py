@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,10 +24,13 @@ from evalkit.data import file_sha256, read_jsonl, require_fields
 from evalkit.errors import EvalkitError
 from evalkit.judges.scores import sample_scores
 from evalkit.judges.verdicts import pair_outcome
+from evalkit.manifest import RunManifest, TaskInfo, now_iso
+from evalkit.outcome import RunOutcome, finish_run
+from evalkit.records import SampleRecord
 from evalkit.registry import TaskOptions, build_task
-from evalkit.runner import RunOutcome, finish_run, now_iso
 from evalkit.spec import RunSpec
-from evalkit.store import RunStore, source_git_sha
+from evalkit.store import RunResult, RunStore, source_git_sha
+from evalkit.tasks.mt_bench import MTBench
 
 BENCH_NAMES = {"mt_bench": "mt_bench", "mt_bench_ja": "japanese_mt_bench", "mt_bench_ja:full": "japanese_mt_bench"}
 
@@ -52,6 +54,8 @@ def import_fastchat(questions: Path, judgments: Sequence[Path], output_dir: Path
     """One evalkit run per model found in the judgment and answer files, in output_dir/<model>/."""
     task_name = task_name or infer_task(questions)
     task = build_task(task_name, TaskOptions())  # checks the name; loads no data
+    if not isinstance(task, MTBench):
+        raise EvalkitError(f"--task {task_name}: FastChat files hold MT-Bench judgments; use one of {', '.join(BENCH_NAMES)}")
     rows = read_jsonl(questions)
     require_fields(rows, ("question_id", "category", "turns"), str(questions))
     by_id = {str(r["question_id"]): r for r in rows}
@@ -83,20 +87,20 @@ def import_fastchat(questions: Path, judgments: Sequence[Path], output_dir: Path
         run_dir = output_dir / re.sub(r"[^A-Za-z0-9._-]+", "_", model)
         if run_dir.exists() and any(run_dir.iterdir()):
             raise EvalkitError(f"{run_dir} exists; import into an empty --output-dir")
-        manifest = {
-            "evalkit_version": __version__, "git_sha": source_git_sha(), "created_at": now_iso(), "status": "running",
-            "spec": spec.model_dump(), "backend": {"kind": "fastchat-import", "model": model},
-            "tasks": {task_name: {"version": task.version, "data": sources, "samples": len({r["sample_id"] for r in records}),
-                                  "metrics": list(task.scorer.metrics), "strict_metric": "score", "lenient_metric": None}},
-            "import": {"from": "fastchat", "questions": str(questions), "judgments": [str(p) for p in judgments],
-                       "answers": str(answers) if answers else None, "unknown_questions_skipped": len(unknown),
-                       "judges": sorted({"/".join(j["judge"]) for j in singles + pairs if model in _models_of(j)})},
-        }
+        manifest = RunManifest(
+            evalkit_version=__version__, git_sha=source_git_sha(), created_at=now_iso(), status="running", spec=spec,
+            backend={"kind": "fastchat-import", "model": model},
+            tasks={task_name: TaskInfo(version=task.version, data=sources, samples=len({r.sample_id for r in records}),
+                                       metrics=list(task.scorer.metrics), strict_metric="score")},
+            origin={"from": "fastchat", "questions": str(questions), "judgments": [str(p) for p in judgments],
+                    "answers": str(answers) if answers else None, "unknown_questions_skipped": len(unknown),
+                    "judges": sorted({"/".join(j["judge"]) for j in singles + pairs if model in _models_of(j)})},
+        )
         store = RunStore.create(run_dir, manifest)
         for record in records:
             store.append(record)
         store.close()
-        outcome = finish_run(store, spec, None, None, {task_name: task.scorer.aggregate})
+        outcome = finish_run(store, {task_name: task.scorer.aggregate})
         imported.append(ImportedRun(model, run_dir, outcome))
     return imported
 
@@ -161,7 +165,7 @@ def _pair_game(row: dict[str, Any], model: str) -> dict[str, Any]:
 
 
 def _records(task: str, model: str, questions: dict[str, dict[str, Any]], singles: list[dict[str, Any]],
-             pairs: list[dict[str, Any]], answers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+             pairs: list[dict[str, Any]], answers: dict[str, dict[str, Any]]) -> list[SampleRecord]:
     judged: dict[str, dict[str, Any]] = defaultdict(lambda: {"judgments": {}, "pairwise": {}})
     for row in sorted((j for j in singles if j["model"] == model), key=lambda j: j.get("tstamp") or 0):
         judged[str(row["question_id"])]["judgments"].setdefault(f"turn{row['turn']}", []).append(_single_entry(row))
@@ -179,13 +183,12 @@ def _records(task: str, model: str, questions: dict[str, dict[str, Any]], single
             details: dict[str, Any] = {"source": "fastchat"}
             if index == 0 and qid in judged:  # FastChat judges the first choice only
                 details.update({k: v for k, v in judged[qid].items() if v})
-            outputs = choice.get("turns")
-            records.append({
-                "task": task, "sample_id": qid, "choice": index, "genre": question["category"],
-                "messages": _messages(question["turns"], outputs) if outputs else None,
-                "output": outputs, "target": None, "answer": None, "scores": sample_scores(details),
-                "format_ok": None, "details": details, "error": None, "cached": False, "finish_reason": None,
-            })
+            outputs = choice.get("turns") or []
+            records.append(SampleRecord(
+                task=task, sample_id=qid, choice=index, genre=question["category"],
+                messages=_messages(question["turns"], outputs) if outputs else None, outputs=outputs,
+                scores=sample_scores(details), details=details,
+            ))
     return records
 
 
@@ -197,11 +200,11 @@ def _messages(questions: list[str], outputs: list[str]) -> list[dict[str, str]]:
     return messages + [{"role": "user", "content": questions[len(outputs) - 1]}]
 
 
-def _data_dir_of(questions: Path, task: Any) -> Path | None:
+def _data_dir_of(questions: Path, task: MTBench) -> Path | None:
     """The data folder the question file lies in, when it is laid out like ../shared/data for this task,
     so that `evalkit score RUN --judge ...` can load the task's data again."""
-    edition = getattr(task, "edition", None)
-    if edition and questions.parent.name == edition.benchmark and questions.name == edition.questions:
+    edition = task.edition
+    if questions.parent.name == edition.benchmark and questions.name == edition.questions:
         return questions.parent.parent.resolve()
     return None
 
@@ -216,16 +219,15 @@ def _natural(qid: str) -> tuple[int, str]:
 def export_fastchat(run_dir: Path, output_dir: Path, model_id: str | None = None) -> list[Path]:
     """The run's MT-Bench answers as <output_dir>/<bench>/model_answer/<model_id>.jsonl, and its
     single-answer judgments merged into <bench>/model_judgment/<judge>_single.jsonl."""
-    store = RunStore.open(run_dir)
-    manifest = store.read_manifest()
-    model_id = model_id or manifest["spec"]["model"].partition("/")[2] or run_dir.name
-    run_judge = (manifest["spec"].get("judge") or "").partition("/")[2] or "judge"
-    created = manifest.get("created_at")
-    tstamp = datetime.fromisoformat(created).timestamp() if created else time.time()
-    by_task: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for record in store.records():
-        if record["task"] in BENCH_NAMES and record.get("error") is None and isinstance(record.get("output"), list):
-            by_task[record["task"]][str(record["sample_id"])].append(record)
+    run = RunResult.read(run_dir)
+    spec = run.manifest.spec
+    model_id = model_id or spec.model.partition("/")[2] or run_dir.name
+    run_judge = (spec.judge or "").partition("/")[2] or "judge"
+    tstamp = datetime.fromisoformat(run.manifest.created_at).timestamp()
+    by_task: dict[str, dict[str, list[SampleRecord]]] = defaultdict(lambda: defaultdict(list))
+    for record in run.records:
+        if record.task in BENCH_NAMES and record.answered and record.outputs:
+            by_task[record.task][record.sample_id].append(record)
     if not by_task:
         raise EvalkitError(f"{run_dir} holds no MT-Bench answers to export")
     written = []
@@ -234,13 +236,13 @@ def export_fastchat(run_dir: Path, output_dir: Path, model_id: str | None = None
         answer_lines: list[dict[str, Any]] = []
         judgment_lines: dict[str, list[dict[str, Any]]] = defaultdict(list)  # by judge model, one file each
         for qid in sorted(samples, key=_natural):
-            records = sorted(samples[qid], key=lambda r: int(r.get("choice", 0)))
+            records = sorted(samples[qid], key=lambda r: r.choice)
             question_id: int | str = int(qid) if qid.isdigit() else qid
             answer_id = hashlib.sha256(f"{model_id}/{task}/{qid}".encode()).hexdigest()[:22]
             answer_lines.append({"question_id": question_id, "answer_id": answer_id, "model_id": model_id,
-                                 "choices": [{"index": int(r.get("choice", 0)), "turns": r["output"]} for r in records],
+                                 "choices": [{"index": r.choice, "turns": r.outputs} for r in records],
                                  "tstamp": tstamp})
-            judgments = (records[0].get("details") or {}).get("judgments") or {}
+            judgments = records[0].details.get("judgments") or {}
             for key, entries in judgments.items():
                 for entry in entries:
                     judge = entry.get("judge_model") or run_judge  # imported judgments keep their judge
