@@ -13,7 +13,6 @@ import os
 import re
 import sys
 from datetime import datetime
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from click.core import ParameterSource
 
 from evalkit import __version__
 from evalkit.errors import EvalkitError
+from evalkit.plugins import entry_points_of
 
 COMMANDS_GROUP = "evalkit.commands"
 
@@ -129,39 +129,17 @@ def _cache_file(cache_path: Path | None, no_cache: bool) -> Path | None:
 @data_dir_option
 def tasks_command(name: str | None, data_dir: Path | None) -> None:
     """List tasks with their genres and sample counts (counts need local data); NAME: one family and its parameters."""
-    from rich.table import Table
-
     from evalkit.console import stdout
     from evalkit.data import resolve_data_dir
-    from evalkit.registry import TaskOptions, build_task, family_of, task_families
+    from evalkit.registry import family_of, task_families
+    from evalkit.tables import rich_table
+    from evalkit.views import parameters_table, task_list_table
 
     data = resolve_data_dir(data_dir)
     families = [family_of(name.partition(":")[0])[0]] if name else list(task_families().values())
-    table = Table(title="evalkit tasks")
-    for column in ("task", "description", "genres", "samples"):
-        table.add_column(column)
-    for family in families:
-        for task_name, (variant, about) in zip(family.task_names(), family.variants.items()):
-            genres, count = "–", "–"
-            if data is not None:
-                try:
-                    samples = build_task(task_name, TaskOptions(data_dir=data)).load().samples
-                    genres = ", ".join(sorted({s.genre for s in samples}))
-                    count = str(len(samples))
-                except EvalkitError as exc:
-                    count = f"unavailable ({exc})"
-            table.add_row(task_name, family.description + (f" — {about}" if about else ""), genres, count)
-    stdout.print(table)
+    stdout.print(rich_table(task_list_table(families, data)))
     for family in families if name else []:
-        params = Table(title=f"{family.name}: task parameters (-T KEY=VALUE)",
-                       caption="scope task: fixed for the life of a run folder; scoring: only how answers are "
-                               "scored, so `evalkit score RUN -T KEY=VALUE` may change it")
-        for column in ("parameter", "type", "default", "scope", "what it does"):
-            params.add_column(column, overflow="fold")
-        for p in family.params:
-            default = "required" if p.required else "–" if p.default is None else str(p.default)
-            params.add_row(p.name, p.type + (f" ({'|'.join(p.choices)})" if p.choices else ""), default, p.scope, p.help)
-        stdout.print(params if family.params else f"{family.name} takes no task parameters")
+        stdout.print(rich_table(parameters_table(family)) if family.params else f"{family.name} takes no task parameters")
         if family.uses_judge:
             stdout.print(f"{family.name} is graded by an LLM judge: --judge BACKEND/MODEL")
     if data is None:
@@ -333,6 +311,90 @@ def score_command(run_dir: Path, task_params: tuple[str, ...], judge: str | None
     print_results(outcome.summary, outcome.manifest, requests=False)
 
 
+# --- show, compare -------------------------------------------------------------------------------
+
+FORMATS = ("table", "md", "csv", "json")
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+                             help="table (the terminal), md (Markdown), csv (long rows), json.")
+leaderboard_option = click.option(
+    "--leaderboard", "profile_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+    help="A leaderboard profile (YAML: components with task, genre, metric, weight, scale); default: every task's "
+         "strict metric, a 1-10 judge score divided by 10.")
+
+
+@cli.command("show")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@format_option
+@leaderboard_option
+def show_command(run_dir: Path, fmt: str, profile_path: Path | None) -> None:
+    """A run's tables: per task, genre and metric with n; the tasks' own tables; a leaderboard score."""
+    from evalkit.show import show
+
+    click.echo(show(run_dir, fmt, profile_path), nl=False)
+
+
+@cli.command("compare")
+@click.argument("run_dirs", nargs=-1, type=click.Path(path_type=Path))
+@format_option
+@click.option("--all-metrics", is_flag=True, help="Every metric of every task (default: strict, lenient, "
+                                                   "format violation, errors).")
+def compare_command(run_dirs: tuple[Path, ...], fmt: str, all_metrics: bool) -> None:
+    """Runs side by side against the first: deltas, confidence intervals, paired tests, flipped samples."""
+    from evalkit.show import compare
+
+    if len(run_dirs) < 2:
+        raise EvalkitError("compare needs at least two runs: evalkit compare RUN_A RUN_B [RUN_C ...]")
+    click.echo(compare(list(run_dirs), fmt, all_metrics), nl=False)
+
+
+@cli.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The HTML file.")
+@click.option("--title", default=None, help="The report's title (default: the runs' names).")
+@leaderboard_option
+def report_command(run_dirs: tuple[Path, ...], output: Path, title: str | None, profile_path: Path | None) -> None:
+    """One self-contained HTML file comparing runs: tables, charts and every sample; it works offline."""
+    from evalkit.console import console
+    from evalkit.leaderboard import load_profile
+    from evalkit.report import write_report
+
+    size = write_report(list(run_dirs), output, title, load_profile(profile_path) if profile_path else None)
+    console.print(f"wrote {output} ({size / 1e6:.1f} MB)", highlight=False)
+
+
+@cli.command("gate")
+@click.option("--baseline", "baseline_dir", type=click.Path(path_type=Path), required=True, help="The run to hold to.")
+@click.option("--candidate", "candidate_dir", type=click.Path(path_type=Path), required=True, help="The run to check.")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Rules (YAML); default: no significant drop of any task's strict metric in any genre, format "
+                   "violations up by at most 0.05, errors by at most 0.02.")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when it is set).")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write JUnit XML, one test case per rule.")
+def gate_command(baseline_dir: Path, candidate_dir: Path, rules_path: Path | None, markdown_path: Path | None,
+                 junit_path: Path | None) -> None:
+    """Check a candidate run against a baseline for CI: exit 0 when every rule holds, 1 on a regression, 2 on bad input."""
+    from evalkit.console import stdout
+    from evalkit.gate import DEFAULT_RULES, check, console_report, junit, load_rules, markdown
+    from evalkit.store import RunResult
+
+    rules = load_rules(rules_path) if rules_path else DEFAULT_RULES
+    comparison, results = check(rules, RunResult.read(baseline_dir), RunResult.read(candidate_dir))
+    summary = markdown(results, comparison)
+    targets = [markdown_path] if markdown_path else []
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        targets.append(Path(os.environ["GITHUB_STEP_SUMMARY"]))
+    for target in targets:
+        with target.open("a" if target != markdown_path else "w", encoding="utf-8") as fh:
+            fh.write(summary)
+    if junit_path:
+        junit_path.write_text(junit(results), encoding="utf-8")
+    stdout.print(console_report(results), highlight=False)
+    if any(not r.passed for r in results):
+        raise click.exceptions.Exit(1)
+
+
 # --- commands from plugins -----------------------------------------------------------------------
 
 
@@ -349,7 +411,7 @@ def export_group() -> None:
 def add_plugin_commands() -> None:
     """Attach every command in the `evalkit.commands` group (a plugin's command module imports only click)."""
     groups = {"import": import_group, "export": export_group}
-    for ep in entry_points(group=COMMANDS_GROUP):
+    for ep in entry_points_of(COMMANDS_GROUP).values():
         parent, _, name = ep.name.rpartition(".")
         if parent and parent not in groups:
             click.echo(f"warning: command plugin {ep.name!r}: evalkit has no {parent!r} command to put it under", err=True)

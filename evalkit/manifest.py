@@ -34,6 +34,7 @@ class TaskInfo(BaseModel):
     metrics: list[str]
     strict_metric: str
     lenient_metric: str | None = None
+    value_range: tuple[float, float] = Field(default=(0.0, 1.0), description="the range of the strict metric")
     params: dict[str, Any] = Field(default_factory=dict, description="every task parameter's value, defaults included")
 
 

@@ -37,7 +37,7 @@ class PreparedTask:
         scorer = self.task.scorer
         return TaskInfo(version=self.task.version, data=dict(self.fingerprint), samples=len(self.samples),
                         metrics=list(scorer.metrics), strict_metric=scorer.strict_metric,
-                        lenient_metric=scorer.lenient_metric, params=dict(self.params))
+                        lenient_metric=scorer.lenient_metric, value_range=scorer.value_range, params=dict(self.params))
 
 
 def task_params_of(task_names: Sequence[str], assignments: Sequence[str]) -> dict[str, dict[str, Any]]:

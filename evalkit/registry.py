@@ -11,12 +11,12 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from evalkit.errors import EvalkitError
 from evalkit.params import Param, resolve
+from evalkit.plugins import entry_points_of
 from evalkit.roles import JudgeModel, Task
 
 if TYPE_CHECKING:
@@ -75,20 +75,14 @@ def _load(ep) -> TaskFamily:
 @lru_cache(maxsize=1)
 def task_families() -> dict[str, TaskFamily]:
     """Every registered family, by name (the first installed distribution wins a name, as for scripts)."""
-    families: dict[str, TaskFamily] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in families:
-            families[ep.name] = _load(ep)
-    return families
+    return {name: _load(ep) for name, ep in entry_points_of(ENTRY_POINT_GROUP).items()}
 
 
 @lru_cache(maxsize=None)
 def task_family(name: str) -> TaskFamily | None:
     """One family, loading only its own plugin: a run pays for (and depends on) the tasks it names."""
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == name:
-            return _load(ep)
-    return None
+    ep = entry_points_of(ENTRY_POINT_GROUP).get(name)
+    return _load(ep) if ep is not None else None
 
 
 def all_task_names() -> list[str]:

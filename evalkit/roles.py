@@ -26,10 +26,13 @@ class Scorer(ABC):
 
     `metrics` names every per-sample metric; `strict_metric` (default: the first) is the one
     comparable with the reference harness and `lenient_metric` the same answer read leniently.
+    `value_range` is the range of the strict metric (a 1-10 judge rating), which a leaderboard
+    uses to put tasks on one scale.
     """
 
     metrics: tuple[str, ...] = ()
     lenient_metric: str | None = None
+    value_range: tuple[float, float] = (0.0, 1.0)
 
     @property
     def strict_metric(self) -> str:

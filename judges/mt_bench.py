@@ -94,6 +94,7 @@ class MTBenchJudge(Judge):
 
     metrics = METRICS
     strict_metric = "score"
+    value_range = (1.0, 10.0)
 
     def __init__(self, task_name: str, judge: JudgeModel | None, baseline: Path | None = None) -> None:
         super().__init__(judge)

@@ -35,6 +35,7 @@ from evalkit.records import SampleRecord
 from evalkit.registry import TaskFamily, TaskOptions
 from evalkit.roles import Scorer, Task, TaskData
 from evalkit.sandbox import Sandbox, SandboxResult
+from evalkit.tables import ResultTable, cell
 from evalkit.tasks.code_answers import extract_code, prompt_context, truncate_at_stop
 from evalkit.types import GenerationParams, Request, Sample, Score
 
@@ -250,11 +251,31 @@ class HumanEvalTask(Task):
         return Request(kind="completion", prompt=sample.turns[0], params=params)
 
 
+def pass_at_k_tables(task: str, summary: Any) -> list[ResultTable]:
+    """pass@k for every k the run sampled, per genre; with the lenient reading's beside it in chat mode."""
+    rows = summary[summary["task"] == task]
+    ks = sorted({int(m.split("@")[1]) for m in rows["metric"] if m.startswith("pass@")})
+    if not ks:
+        return []
+    lenient = any(m.startswith("lenient_pass@") for m in rows["metric"])
+    cells = {(r.genre, r.metric): (r.value, r.n) for r in rows.itertuples(index=False)}
+    columns = ["genre", "problems", *(f"pass@{k}" for k in ks), *(f"lenient pass@{k}" for k in ks if lenient)]
+    table_rows = []
+    for genre in dict.fromkeys(rows["genre"]):
+        values = [cell(cells.get((genre, f"pass@{k}"), (None, 0))[0]) for k in ks]
+        values += [cell(cells.get((genre, f"lenient_pass@{k}"), (None, 0))[0]) for k in ks if lenient]
+        table_rows.append((genre, str(cells.get((genre, "pass@1"), (None, 0))[1]), *values))
+    return [ResultTable(f"{task}: pass@k (unbiased estimator)", tuple(columns), tuple(table_rows),
+                        "pass@k: the chance that at least one of k sampled programs passes; answers whose request "
+                        "failed are left out")]
+
+
 def _family(benchmark: Benchmark, description: str) -> TaskFamily:
     return TaskFamily(
         name=benchmark.name,
         description=description,
         build=lambda variant, options: HumanEvalTask(benchmark, variant == "chat", options),
+        tables=pass_at_k_tables,
         variants={
             "": "completion: continue the prompt (lm-eval stop sequences); runs code, needs --allow-code-execution",
             "chat": "chat: instruction + stub, fenced block extracted and sanitized; runs code",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from evalkit.console import summary_table
 from evalkit.manifest import TaskInfo
 from evalkit.records import SampleRecord
 from evalkit.summary import summarize
+from evalkit.tables import rich_table
 from evalkit.types import RequestError
+from evalkit.views import summary_table
 
 
 def record(genre: str, strict: float | None, format_ok: bool | None = True, error: str | None = None,
@@ -55,6 +56,6 @@ def test_the_table_labels_all_as_avg_and_indents_the_members_of_a_group():
     summary = summarize([record("NLI/jnli", 1.0), record("QA/niilc", 0.5)], {"t": ["strict"]})
     console = Console(width=120, record=True)
     info = TaskInfo(version="1", data={}, samples=2, metrics=["strict"], strict_metric="strict")
-    console.print(summary_table(summary, {"t": info}))
+    console.print(rich_table(summary_table(summary, {"t": info})))
     text = console.export_text()
     assert "AVG" in text and "  jnli" in text and "NLI/jnli" not in text and "mean of the groups" in text

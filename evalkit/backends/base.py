@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib.metadata import entry_points
 from typing import Any, Callable, Sequence
 
 from evalkit.errors import EvalkitError
+from evalkit.plugins import entry_points_of
 from evalkit.types import Completion, Request
 
 ENTRY_POINT_GROUP = "evalkit.backends"
@@ -56,13 +55,9 @@ class BackendKind:
     create: Callable[[str, BackendSettings], Backend]
 
 
-@lru_cache(maxsize=None)
 def backend_kinds() -> dict[str, Any]:
     """The entry points of every registered kind, by name (loaded only when chosen)."""
-    kinds: dict[str, Any] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        kinds.setdefault(ep.name, ep)
-    return kinds
+    return entry_points_of(ENTRY_POINT_GROUP)
 
 
 def backend_kind(name: str) -> BackendKind | None:
