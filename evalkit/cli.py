@@ -352,13 +352,17 @@ def compare_command(run_dirs: tuple[Path, ...], fmt: str, all_metrics: bool) -> 
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The HTML file.")
 @click.option("--title", default=None, help="The report's title (default: the runs' names).")
 @leaderboard_option
-def report_command(run_dirs: tuple[Path, ...], output: Path, title: str | None, profile_path: Path | None) -> None:
+@click.option("--arena", "arena_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="An arena's votes (evalkit arena ... --db): its ranking becomes a section of the report.")
+def report_command(run_dirs: tuple[Path, ...], output: Path, title: str | None, profile_path: Path | None,
+                   arena_path: Path | None) -> None:
     """One self-contained HTML file comparing runs: tables, charts and every sample; it works offline."""
     from evalkit.console import console
     from evalkit.leaderboard import load_profile
     from evalkit.report import write_report
 
-    size = write_report(list(run_dirs), output, title, load_profile(profile_path) if profile_path else None)
+    size = write_report(list(run_dirs), output, title, load_profile(profile_path) if profile_path else None,
+                        arena_path)
     console.print(f"wrote {output} ({size / 1e6:.1f} MB)", highlight=False)
 
 

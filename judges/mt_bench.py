@@ -140,15 +140,25 @@ class MTBenchJudge(Judge):
     async def _judge(self, sample: Sample, outputs: list[str]) -> Score:
         if self.judge is None:
             return Score(None, None, None, {m: None for m in METRICS}, {"note": NOT_JUDGED})
-        asks = self._single_asks(sample, outputs) + self._pair_asks(sample, outputs)
+        base = (self.baseline or {}).get(sample.id)
+        asks = self._single_asks(sample, outputs) + self._pair_asks(sample, outputs, base)
         results = await self._resolve(asks)
         details: dict[str, Any] = {"judge": self.judge_name, "judgments": {}}
         for turn in range(1, len(outputs) + 1):
             details["judgments"][f"turn{turn}"] = [results[("single", turn, "")]]
         if self.baseline is not None:
-            details["pairwise"] = self._games(sample, outputs, results)
+            details["pairwise"] = self._games(sample, outputs, base, self.baseline_name, results)
         metrics = sample_scores(details)
         return Score(metrics["score"], None, None, metrics, details)
+
+    async def battle(self, sample: Sample, first: list[str], second: list[str],
+                     opponent: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """FastChat's pairwise games of `first` against `second` on every turn both answered, each in
+        both orders (a verdict that flips with the order is a tie); outcomes from `first`'s side."""
+        assert self.judge is not None, "a battle needs a judge model"
+        turns = min(len(first), len(second))
+        results = await self._resolve(self._pair_asks(sample, first[:turns], second))
+        return self._games(sample, first[:turns], second, opponent, results)
 
     def _single_asks(self, sample: Sample, outputs: list[str]) -> list[_Ask]:
         prompts: PromptSet = sample.metadata["judge_prompts"]
@@ -160,8 +170,7 @@ class MTBenchJudge(Judge):
             asks.append(_Ask(("single", turn, ""), prompt, messages, sample.id, self._format_level))
         return asks
 
-    def _pair_asks(self, sample: Sample, outputs: list[str]) -> list[_Ask]:
-        base = (self.baseline or {}).get(sample.id)
+    def _pair_asks(self, sample: Sample, outputs: list[str], base: list[str] | None) -> list[_Ask]:
         if not base or len(base) < len(outputs):
             return []
         prompts: PromptSet = sample.metadata["judge_prompts"]
@@ -174,9 +183,10 @@ class MTBenchJudge(Judge):
                 asks.append(_Ask(("pair", turn, order), prompt, messages, sample.id, self._format_level))
         return asks
 
-    def _games(self, sample: Sample, outputs: list[str], results: dict) -> dict[str, list[dict[str, Any]]]:
+    def _games(self, sample: Sample, outputs: list[str], base: list[str] | None, opponent: str | None,
+               results: dict) -> dict[str, list[dict[str, Any]]]:
         games: dict[str, list[dict[str, Any]]] = {}
-        has_baseline = bool((self.baseline or {}).get(sample.id))
+        has_baseline = bool(base)
         for turn in range(1, len(outputs) + 1):
             first, second = results.get(("pair", turn, "model_first")), results.get(("pair", turn, "baseline_first"))
             if first is None or second is None:
@@ -184,7 +194,7 @@ class MTBenchJudge(Judge):
                     "the baseline run's answer has fewer turns"
                 first = second = {"verdict": None, "failure": f"baseline: {missing}"}
             games[f"turn{turn}"] = [{
-                "opponent": self.baseline_name,
+                "opponent": opponent,
                 "prompt": prompt_name(sample.genre, turn, pairwise=True),
                 "model_first": first,
                 "baseline_first": second,

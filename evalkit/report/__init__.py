@@ -21,7 +21,8 @@ from typing import Any, Sequence
 from evalkit import __version__
 from evalkit.compare import compare_runs, comparison_tables, labels_for
 from evalkit.leaderboard import Profile, default_profile, standing
-from evalkit.report.charts import charts
+from evalkit.arena.tables import arena_tables
+from evalkit.report.charts import Chart, charts
 from evalkit.report.samples import sample_rows
 from evalkit.store import RunResult
 from evalkit.tables import ResultTable
@@ -31,7 +32,8 @@ CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline
        "font-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'")
 
 
-def render_report(runs: Sequence[RunResult], title: str | None = None, profile: Profile | None = None) -> str:
+def render_report(runs: Sequence[RunResult], title: str | None = None, profile: Profile | None = None,
+                  arena: Path | None = None) -> str:
     from jinja2 import Environment
 
     labels = list(labels_for(len(runs)))
@@ -58,7 +60,9 @@ def render_report(runs: Sequence[RunResult], title: str | None = None, profile: 
         comparison=[_table(t) for t in comparison_tables(comparison)] if comparison else [],
         run_tables=[{"label": label, "tables": [_table(t) for t in run_tables(s, run.manifest)]}
                     for label, run, s in zip(labels, runs, summaries)],
-        charts=[{"id": c.id, "title": c.title, "figure": _script_json(c.figure)} for c in charts(runs, labels, summaries)],
+        charts=[{"id": c.id, "title": c.title, "figure": _script_json(c.figure)}
+                for c in charts(runs, labels, summaries) + ([arena_chart(arena)] if arena else [])],
+        arena=[_table(t) for t in arena_tables(_arena_store(arena))] if arena else [],
         notes=notes,
         data=_packed(data),
         style=_asset("report.css"),
@@ -68,12 +72,39 @@ def render_report(runs: Sequence[RunResult], title: str | None = None, profile: 
 
 
 def write_report(run_dirs: Sequence[Path], output: Path, title: str | None = None,
-                 profile: Profile | None = None) -> int:
+                 profile: Profile | None = None, arena: Path | None = None) -> int:
     """Write the report; returns its size in bytes."""
-    html = render_report([RunResult.read(d) for d in run_dirs], title, profile)
+    html = render_report([RunResult.read(d) for d in run_dirs], title, profile, arena)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")
     return len(html.encode("utf-8"))
+
+
+def _arena_store(path: Path):
+    from evalkit.arena.store import ArenaStore
+    from evalkit.errors import EvalkitError
+
+    if not path.is_file():
+        raise EvalkitError(f"--arena {path} does not exist")
+    return ArenaStore(path)
+
+
+def arena_chart(path: Path) -> Chart:
+    """The arena's ratings with their 95% intervals, best first."""
+    from evalkit.arena.tables import ranking_of
+
+    ranking = ranking_of(_arena_store(path))
+    order = ranking.order() if ranking else []
+    models = [ranking.models[i] for i in order] if ranking else []
+    ratings = [float(ranking.ratings[i]) for i in order] if ranking else []
+    trace = {"type": "scatter", "mode": "markers", "x": models, "y": ratings, "marker": {"size": 10, "color": "#2f5bd3"},
+             "error_y": {"type": "data", "symmetric": False,
+                         "array": [float(ranking.ci_high[i] - ranking.ratings[i]) for i in order] if ranking else [],
+                         "arrayminus": [float(ranking.ratings[i] - ranking.ci_low[i]) for i in order] if ranking else []}}
+    layout = {"title": {"text": "arena: Bradley–Terry ratings with 95% intervals"}, "height": 360,
+              "yaxis": {"title": {"text": "rating"}, "gridcolor": "#eee"}, "paper_bgcolor": "white",
+              "plot_bgcolor": "white", "margin": {"l": 60, "r": 20, "t": 50, "b": 80}}
+    return Chart("arena-ratings", "arena ratings", {"data": [trace], "layout": layout})
 
 
 def _leaderboard_rows(boards, labels) -> list[dict[str, Any]]:
