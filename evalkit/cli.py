@@ -167,7 +167,7 @@ def dump_command(tasks_arg: str, data_dir: Path | None, task_params: tuple[str, 
                    num_fewshot=num_fewshot, task_params=task_params_of(names, task_params))
     count = 0
     with output.open("w", encoding="utf-8") as fh:
-        for prepared in prepare_tasks(spec):
+        for prepared in prepare_tasks(spec, scoring=False):
             for sample in prepared.samples:
                 request = prepared.task.build_request(sample, [])
                 line = {
@@ -322,15 +322,24 @@ leaderboard_option = click.option(
          "strict metric, a 1-10 judge score divided by 10.")
 
 
+exclude_option = click.option(
+    "--exclude", type=click.Path(path_type=Path), default=None,
+    help="Items to leave out: a contamination scan's report folder or contaminated.jsonl (JSON lines with task "
+         "and sample_id).")
+
+
 @cli.command("show")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @format_option
 @leaderboard_option
-def show_command(run_dir: Path, fmt: str, profile_path: Path | None) -> None:
+@click.option("--exclude", type=click.Path(path_type=Path), default=None,
+              help="A contamination scan's report folder or contaminated.jsonl: every metric on all items and on "
+                   "the clean ones, side by side, with the count removed.")
+def show_command(run_dir: Path, fmt: str, profile_path: Path | None, exclude: Path | None) -> None:
     """A run's tables: per task, genre and metric with n; the tasks' own tables; a leaderboard score."""
     from evalkit.show import show
 
-    click.echo(show(run_dir, fmt, profile_path), nl=False)
+    click.echo(show(run_dir, fmt, profile_path, exclude), nl=False)
 
 
 @cli.command("compare")
@@ -338,13 +347,14 @@ def show_command(run_dir: Path, fmt: str, profile_path: Path | None) -> None:
 @format_option
 @click.option("--all-metrics", is_flag=True, help="Every metric of every task (default: strict, lenient, "
                                                    "format violation, errors).")
-def compare_command(run_dirs: tuple[Path, ...], fmt: str, all_metrics: bool) -> None:
+@exclude_option
+def compare_command(run_dirs: tuple[Path, ...], fmt: str, all_metrics: bool, exclude: Path | None) -> None:
     """Runs side by side against the first: deltas, confidence intervals, paired tests, flipped samples."""
     from evalkit.show import compare
 
     if len(run_dirs) < 2:
         raise EvalkitError("compare needs at least two runs: evalkit compare RUN_A RUN_B [RUN_C ...]")
-    click.echo(compare(list(run_dirs), fmt, all_metrics), nl=False)
+    click.echo(compare(list(run_dirs), fmt, all_metrics, exclude), nl=False)
 
 
 @cli.command("report")
@@ -354,15 +364,18 @@ def compare_command(run_dirs: tuple[Path, ...], fmt: str, all_metrics: bool) -> 
 @leaderboard_option
 @click.option("--arena", "arena_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="An arena's votes (evalkit arena ... --db): its ranking becomes a section of the report.")
+@click.option("--exclude", type=click.Path(path_type=Path), default=None,
+              help="A contamination scan's report folder or contaminated.jsonl: a section with every metric on all "
+                   "items and on the clean ones, side by side.")
 def report_command(run_dirs: tuple[Path, ...], output: Path, title: str | None, profile_path: Path | None,
-                   arena_path: Path | None) -> None:
+                   arena_path: Path | None, exclude: Path | None) -> None:
     """One self-contained HTML file comparing runs: tables, charts and every sample; it works offline."""
     from evalkit.console import console
     from evalkit.leaderboard import load_profile
     from evalkit.report import write_report
 
     size = write_report(list(run_dirs), output, title, load_profile(profile_path) if profile_path else None,
-                        arena_path)
+                        arena_path, exclude)
     console.print(f"wrote {output} ({size / 1e6:.1f} MB)", highlight=False)
 
 
@@ -376,16 +389,19 @@ def report_command(run_dirs: tuple[Path, ...], output: Path, title: str | None, 
               help="Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when it is set).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write JUnit XML, one test case per rule.")
+@exclude_option
 def gate_command(baseline_dir: Path, candidate_dir: Path, rules_path: Path | None, markdown_path: Path | None,
-                 junit_path: Path | None) -> None:
+                 junit_path: Path | None, exclude: Path | None) -> None:
     """Check a candidate run against a baseline for CI: exit 0 when every rule holds, 1 on a regression, 2 on bad input."""
     from evalkit.console import stdout
     from evalkit.gate import DEFAULT_RULES, check, console_report, junit, load_rules, markdown
+    from evalkit.show import clean_runs
     from evalkit.store import RunResult
 
     rules = load_rules(rules_path) if rules_path else DEFAULT_RULES
-    comparison, results = check(rules, RunResult.read(baseline_dir), RunResult.read(candidate_dir))
-    summary = markdown(results, comparison)
+    (baseline, candidate), excluded = clean_runs([RunResult.read(baseline_dir), RunResult.read(candidate_dir)], exclude)
+    comparison, results = check(rules, baseline, candidate)
+    summary = "".join(f"> {line}\n" for line in excluded) + ("\n" if excluded else "") + markdown(results, comparison)
     targets = [markdown_path] if markdown_path else []
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         targets.append(Path(os.environ["GITHUB_STEP_SUMMARY"]))
@@ -394,6 +410,8 @@ def gate_command(baseline_dir: Path, candidate_dir: Path, rules_path: Path | Non
             fh.write(summary)
     if junit_path:
         junit_path.write_text(junit(results), encoding="utf-8")
+    for line in excluded:
+        stdout.print(line, highlight=False, markup=False)
     stdout.print(console_report(results), highlight=False)
     if any(not r.passed for r in results):
         raise click.exceptions.Exit(1)

@@ -53,15 +53,19 @@ def uses_judge(spec: RunSpec) -> bool:
     return any(family_of(name)[0].uses_judge for name in spec.tasks)
 
 
-def prepare_tasks(spec: RunSpec, judge: JudgeModel | None = None) -> list[PreparedTask]:
-    """Build every task and load its samples, so that bad input fails before anything is written."""
+def prepare_tasks(spec: RunSpec, judge: JudgeModel | None = None, scoring: bool = True) -> list[PreparedTask]:
+    """Build every task and load its samples, so that bad input fails before anything is written.
+
+    `scoring=False` when only the samples are read (dump, contamination), so that no code will run
+    and no opt-in is asked for."""
     options = TaskOptions(
         data_dir=Path(spec.data_dir) if spec.data_dir else None, num_fewshot=spec.num_fewshot,
         max_tokens=spec.max_tokens, temperature=spec.temperature, seed=spec.seed,
         allow_code_execution=spec.allow_code_execution, judge=judge,
     )
     tasks = [build_task(name, options, spec.task_params.get(name)) for name in spec.tasks]
-    require_code_execution_opt_in(spec, tasks)
+    if scoring:
+        require_code_execution_opt_in(spec, tasks)
     prepared = []
     for task in tasks:
         data = task.load()

@@ -6,30 +6,47 @@ import io
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from evalkit.compare import Comparison, compare_runs, comparison_rows, comparison_tables
+from evalkit.exclusion import Exclusion, side_by_side, side_by_side_rows, without
 from evalkit.leaderboard import Standing, default_profile, load_profile, standing
 from evalkit.store import RunResult
 from evalkit.tables import ResultTable, as_dict, cell, markdown_table, rich_table
 from evalkit.views import current_summary, header, run_tables
 
 
-def show(run_dir: Path, fmt: str, profile_path: Path | None = None) -> str:
+def show(run_dir: Path, fmt: str, profile_path: Path | None = None, exclude: Path | None = None) -> str:
+    """The run's tables; with `exclude` (a contaminated-item list), every metric on all items and on the rest."""
     run = RunResult.read(run_dir)
     summary, note = current_summary(run)
     tables = run_tables(summary, run.manifest)
     profile = load_profile(profile_path) if profile_path else default_profile(run.manifest.tasks)
     board = standing(profile, summary, run.manifest.tasks)
     facts = header(run)
+    clean = without(run, Exclusion.load(exclude)) if exclude else None
+    clean_board = standing(profile, clean.run.summary(), run.manifest.tasks) if clean else None
+    if clean:
+        facts.append(("excluded", f"{exclude}: " + clean.note()))
     if fmt == "csv":
+        if clean:
+            import pandas as pd
+
+            return pd.DataFrame(side_by_side_rows(summary, clean.run.summary(), clean.removed)).to_csv(index=False)
         return summary.to_csv(index=False)
     if fmt == "json":
-        return json.dumps({"run": dict(facts), "note": note, "summary": _records(summary),
-                           "leaderboard": _standing_dict(board), "tables": [as_dict(t) for t in tables]},
-                          ensure_ascii=False, indent=2) + "\n"
-    tables.append(leaderboard_table(board))
+        found = {"run": dict(facts), "note": note, "summary": _records(summary),
+                 "leaderboard": _standing_dict(board), "tables": [as_dict(t) for t in tables]}
+        if clean and clean_board:
+            found["clean"] = {"excluded": str(exclude), "removed": clean.removed, "kept": clean.kept,
+                              "rows": side_by_side_rows(summary, clean.run.summary(), clean.removed),
+                              "leaderboard": _standing_dict(clean_board)}
+        return json.dumps(found, ensure_ascii=False, indent=2) + "\n"
+    if clean:
+        tables.append(side_by_side(summary, clean.run.summary(), clean.removed))
+    tables.append(leaderboard_table(board, clean_board))
     if fmt == "md":
         lines = [f"## {run.dir.name}", ""] + [f"- **{key}**: {value}" for key, value in facts]
         lines += (["", f"> {note}"] if note else []) + [""]
@@ -40,10 +57,13 @@ def show(run_dir: Path, fmt: str, profile_path: Path | None = None) -> str:
                       *([f"[yellow]{escape(note)}[/]"] if note else [])], tables)
 
 
-def compare(run_dirs: Sequence[Path], fmt: str, every_metric: bool = False) -> str:
+def compare(run_dirs: Sequence[Path], fmt: str, every_metric: bool = False, exclude: Path | None = None) -> str:
+    """Runs side by side; with `exclude`, every run without the listed items."""
     runs = [RunResult.read(d) for d in run_dirs]
     every_metric = every_metric or fmt in ("csv", "json")  # data for other programs: every row, every test
+    runs, excluded = clean_runs(runs, exclude)
     comparison = compare_runs(runs, None if every_metric else _shown(runs))
+    comparison = replace(comparison, notes=tuple(excluded) + comparison.notes)
     if fmt == "csv":
         import pandas as pd
 
@@ -66,15 +86,28 @@ def legend_lines(comparison: Comparison) -> list[str]:
     return lines + list(comparison.notes)
 
 
-def leaderboard_table(board: Standing) -> ResultTable:
+def clean_runs(runs: Sequence[RunResult], exclude: Path | None) -> tuple[list[RunResult], list[str]]:
+    """The runs without the items of the `exclude` list, and a note per run of what went."""
+    if exclude is None:
+        return list(runs), []
+    from evalkit.compare import labels_for
+
+    exclusion = Exclusion.load(exclude)
+    cleaned = [without(run, exclusion) for run in runs]
+    return [c.run for c in cleaned], [c.note(label) + f" ({exclude})" for label, c in zip(labels_for(len(runs)), cleaned)]
+
+
+def leaderboard_table(board: Standing, clean: Standing | None = None) -> ResultTable:
     rows = [(f"{p.component.task} {p.component.genre}", p.metric, cell(p.value), f"{p.component.weight:g}",
              cell(p.scaled)) for p in board.parts]
     rows.append(("overall", "", "", "", cell(board.overall)))
+    if clean is not None:
+        rows.append(("overall, clean items", "", "", "", cell(clean.overall)))
     caption = "overall: the weighted mean of the scaled components the run has"
     if board.missing:
         caption += f"; missing: {', '.join(board.missing)}"
     return ResultTable(f"leaderboard: {board.profile}", ("component", "metric", "value", "weight", "scaled"),
-                       tuple(rows), caption, frozenset({len(rows) - 1}), left_aligned=2)
+                       tuple(rows), caption, frozenset(range(len(board.parts), len(rows))), left_aligned=2)
 
 
 def _standing_dict(board: Standing) -> dict[str, Any]:

@@ -33,7 +33,7 @@ CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline
 
 
 def render_report(runs: Sequence[RunResult], title: str | None = None, profile: Profile | None = None,
-                  arena: Path | None = None) -> str:
+                  arena: Path | None = None, exclude: Path | None = None) -> str:
     from jinja2 import Environment
 
     labels = list(labels_for(len(runs)))
@@ -50,6 +50,7 @@ def render_report(runs: Sequence[RunResult], title: str | None = None, profile: 
     profile = profile or default_profile({k: v for run in runs for k, v in run.manifest.tasks.items()})
     boards = [standing(profile, summary, run.manifest.tasks) for run, summary in zip(runs, summaries)]
     data = {"labels": labels, "runs": [run.dir.name for run in runs], "samples": sample_rows(runs)}
+    clean = _clean_tables(runs, labels, summaries, exclude) if exclude else []
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     template = env.from_string(_asset("template.html"))
     return template.render(
@@ -63,6 +64,7 @@ def render_report(runs: Sequence[RunResult], title: str | None = None, profile: 
         charts=[{"id": c.id, "title": c.title, "figure": _script_json(c.figure)}
                 for c in charts(runs, labels, summaries) + ([arena_chart(arena)] if arena else [])],
         arena=[_table(t) for t in arena_tables(_arena_store(arena))] if arena else [],
+        clean=clean, excluded=str(exclude) if exclude else None,
         notes=notes,
         data=_packed(data),
         style=_asset("report.css"),
@@ -72,12 +74,25 @@ def render_report(runs: Sequence[RunResult], title: str | None = None, profile: 
 
 
 def write_report(run_dirs: Sequence[Path], output: Path, title: str | None = None,
-                 profile: Profile | None = None, arena: Path | None = None) -> int:
+                 profile: Profile | None = None, arena: Path | None = None, exclude: Path | None = None) -> int:
     """Write the report; returns its size in bytes."""
-    html = render_report([RunResult.read(d) for d in run_dirs], title, profile, arena)
+    html = render_report([RunResult.read(d) for d in run_dirs], title, profile, arena, exclude)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")
     return len(html.encode("utf-8"))
+
+
+def _clean_tables(runs: Sequence[RunResult], labels: Sequence[str], summaries, exclude: Path) -> list[dict[str, Any]]:
+    """Per run, every metric on all items and without the excluded ones."""
+    from evalkit.exclusion import Exclusion, side_by_side, without
+
+    exclusion = Exclusion.load(exclude)
+    out = []
+    for label, run, summary in zip(labels, runs, summaries):
+        clean = without(run, exclusion)
+        out.append({"label": label, "note": clean.note(), "table": _table(side_by_side(summary, clean.run.summary(),
+                                                                                      clean.removed))})
+    return out
 
 
 def _arena_store(path: Path):
