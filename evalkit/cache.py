@@ -32,20 +32,26 @@ def request_key(identity: dict[str, Any], request: Request) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def open_sqlite(path: Path, synchronous: str, schema: str) -> sqlite3.Connection:
+    """An SQLite file in WAL mode, each statement committed on its own, its folder made and `schema` run;
+    open to every thread of the process. Raises sqlite3.Error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.executescript(schema)
+    return db
+
+
 class RequestCache:
     """One SQLite file; every insert is committed at once, so a `kill -9` loses nothing answered."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             # WAL + synchronous=NORMAL: each commit survives a crash of this process.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)"
-            )
+            self._db = open_sqlite(path, "NORMAL", "CREATE TABLE IF NOT EXISTS completions "
+                                                   "(key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)")
         except sqlite3.Error as exc:
             raise EvalkitError(f"cannot open the request cache {path}: {exc} (--cache PATH or --no-cache)") from None
 

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 from xml.etree import ElementTree
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evalkit.compare import Comparison, RowComparison, compare_runs, holm_tests
 from evalkit.errors import EvalkitError
 from evalkit.summary import ALL
+from evalkit.yaml_files import load_model
 
 if TYPE_CHECKING:
     from evalkit.store import RunResult
@@ -116,21 +117,7 @@ class RuleResult:
 
 
 def load_rules(path: Path) -> Rules:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise EvalkitError(f"cannot read the rules file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise EvalkitError(f"{path} is not YAML: {' '.join(str(exc).split())}") from None
-    try:
-        return Rules.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "the file"
-        message = first["msg"].removeprefix("Value error, ")
-        raise EvalkitError(f"{path}: not a gate rules file ({field}: {message})") from None
+    return load_model(path, Rules, "gate rules file")
 
 
 def check(rules: Rules, baseline: "RunResult", candidate: "RunResult") -> tuple[Comparison, list[RuleResult]]:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from evalkit.errors import EvalkitError
 from evalkit.summary import ALL
+from evalkit.yaml_files import load_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,20 +73,7 @@ def default_profile(tasks: Mapping[str, "TaskInfo"]) -> Profile:
 
 def load_profile(path: Path) -> Profile:
     """A profile file (YAML); a one-line error naming the file and what is wrong."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise EvalkitError(f"cannot read the leaderboard profile {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise EvalkitError(f"{path} is not YAML: {' '.join(str(exc).split())}") from None
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "the file"
-        raise EvalkitError(f"{path}: not a leaderboard profile ({field}: {first['msg']})") from None
+    return load_model(path, Profile, "leaderboard profile")
 
 
 def standing(profile: Profile, summary: "pd.DataFrame", tasks: Mapping[str, "TaskInfo"]) -> Standing:

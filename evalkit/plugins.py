@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib.metadata import EntryPoint, EntryPoints, entry_points
+from typing import TypeVar
+
+from evalkit.errors import EvalkitError
+
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1)
@@ -19,4 +24,15 @@ def entry_points_of(group: str) -> dict[str, EntryPoint]:
     found: dict[str, EntryPoint] = {}
     for ep in _installed().select(group=group):
         found.setdefault(ep.name, ep)
+    return found
+
+
+def load_plugin(ep: EntryPoint, expected: type[T], role: str) -> T:
+    """The object an entry point names, checked to be an `expected`; a broken plugin is named, not skipped."""
+    try:
+        found = ep.load()
+    except Exception as exc:
+        raise EvalkitError(f"{role} plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+    if not isinstance(found, expected):
+        raise EvalkitError(f"{role} plugin {ep.name!r} ({ep.value}) is not an evalkit {expected.__name__}")
     return found

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from evalkit.errors import EvalkitError
 from evalkit.params import Param, resolve
-from evalkit.plugins import entry_points_of
+from evalkit.plugins import entry_points_of, load_plugin
 from evalkit.roles import JudgeModel, Task
 
 if TYPE_CHECKING:
@@ -62,27 +62,17 @@ class TaskFamily:
         return [self.name if not v else f"{self.name}:{v}" for v in self.variants]
 
 
-def _load(ep) -> TaskFamily:
-    try:
-        family = ep.load()
-    except Exception as exc:  # a broken plugin is named, not skipped
-        raise EvalkitError(f"task plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-    if not isinstance(family, TaskFamily):
-        raise EvalkitError(f"task plugin {ep.name!r} ({ep.value}) is not an evalkit TaskFamily")
-    return family
-
-
 @lru_cache(maxsize=1)
 def task_families() -> dict[str, TaskFamily]:
     """Every registered family, by name (the first installed distribution wins a name, as for scripts)."""
-    return {name: _load(ep) for name, ep in entry_points_of(ENTRY_POINT_GROUP).items()}
+    return {name: load_plugin(ep, TaskFamily, "task") for name, ep in entry_points_of(ENTRY_POINT_GROUP).items()}
 
 
 @lru_cache(maxsize=None)
 def task_family(name: str) -> TaskFamily | None:
     """One family, loading only its own plugin: a run pays for (and depends on) the tasks it names."""
     ep = entry_points_of(ENTRY_POINT_GROUP).get(name)
-    return _load(ep) if ep is not None else None
+    return load_plugin(ep, TaskFamily, "task") if ep is not None else None
 
 
 def all_task_names() -> list[str]:

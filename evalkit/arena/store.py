@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from evalkit.cache import open_sqlite
 from evalkit.errors import EvalkitError
 
 WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
@@ -66,11 +67,7 @@ class ArenaStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a vote on disk before its answer goes back
-            self._db.executescript(SCHEMA)
+            self._db = open_sqlite(path, "FULL", SCHEMA)  # FULL: a vote is on disk before its answer goes back
         except sqlite3.Error as exc:
             raise EvalkitError(f"cannot open the arena's votes {path}: {exc}") from None
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from evalkit.errors import EvalkitError
-from evalkit.plugins import entry_points_of
+from evalkit.plugins import entry_points_of, load_plugin
 from evalkit.types import Completion, Request
 
 ENTRY_POINT_GROUP = "evalkit.backends"
@@ -62,15 +62,7 @@ def backend_kinds() -> dict[str, Any]:
 
 def backend_kind(name: str) -> BackendKind | None:
     ep = backend_kinds().get(name)
-    if ep is None:
-        return None
-    try:
-        kind = ep.load()
-    except Exception as exc:  # a broken plugin is named, not skipped
-        raise EvalkitError(f"backend plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-    if not isinstance(kind, BackendKind):
-        raise EvalkitError(f"backend plugin {ep.name!r} ({ep.value}) is not an evalkit BackendKind")
-    return kind
+    return load_plugin(ep, BackendKind, "backend") if ep is not None else None
 
 
 def load_backend(model: str, settings: BackendSettings = BackendSettings(), flag: str = "--model") -> Backend:
