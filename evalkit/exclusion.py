@@ -92,25 +92,25 @@ def without(run: "RunResult", exclusion: Exclusion) -> CleanRun:
 
 def side_by_side(summary: "pd.DataFrame", clean: "pd.DataFrame", removed: dict[str, int]) -> ResultTable:
     """Every metric on all items and on the clean ones, with the change and the count removed."""
-    after = {(r.task, r.genre, r.metric): (r.value, r.n) for r in clean.itertuples(index=False)}
-    seen = list(dict.fromkeys((r.task, r.genre) for r in summary.itertuples(index=False)))
-    grouped = {t for t in dict.fromkeys(t for t, _ in seen) if is_grouped([g for task, g in seen if task == t])}
-    rows = []
-    for r in summary.itertuples(index=False):
-        value, n = after.get((r.task, r.genre, r.metric), (None, 0))
-        if _plain(value) is None and _plain(r.value) is None:
+    rows = side_by_side_rows(summary, clean, removed)
+    grouped = {t for t in dict.fromkeys(r["task"] for r in rows)
+               if is_grouped([r["genre"] for r in rows if r["task"] == t])}
+    cells = []
+    for r in rows:
+        before, after = r["value"], r["clean_value"]
+        if before is None and after is None:
             continue  # a metric neither side has (a standard error never computed)
-        delta = None if value is None or r.value is None or value != value or r.value != r.value else value - r.value
-        rows.append((r.task, genre_label(r.genre, r.task in grouped), r.metric, cell(r.value), str(r.n), cell(value),
-                     str(n), "" if delta is None else f"{delta:+.4f}"))
+        delta = "" if before is None or after is None else f"{after - before:+.4f}"
+        cells.append((r["task"], genre_label(r["genre"], r["task"] in grouped), r["metric"], cell(before), str(r["n"]),
+                      cell(after), str(r["clean_n"]), delta))
     gone = ", ".join(f"{t}: {k} removed" for t, k in removed.items() if k) or "none of the run's samples is on the list"
     caption = f"clean: without the excluded items ({gone}); n: the samples each value is over"
     return ResultTable("all items vs clean items", ("task", "genre", "metric", "all", "n", "clean", "n clean", "Δ"),
-                       tuple(rows), caption, left_aligned=3)
+                       tuple(cells), caption, left_aligned=3)
 
 
 def side_by_side_rows(summary: "pd.DataFrame", clean: "pd.DataFrame", removed: dict[str, int]) -> list[dict[str, Any]]:
-    """The same, as records for CSV and JSON."""
+    """Every metric of the summary on all items and on the clean ones, as records (for CSV and JSON too)."""
     after = {(r.task, r.genre, r.metric): (r.value, r.n) for r in clean.itertuples(index=False)}
     out = []
     for r in summary.itertuples(index=False):

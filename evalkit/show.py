@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from evalkit.compare import Comparison, compare_runs, comparison_rows, comparison_tables
+from evalkit.compare import Comparison, compare_runs, comparison_rows, comparison_tables, labels_for
 from evalkit.exclusion import Exclusion, side_by_side, side_by_side_rows, without
 from evalkit.leaderboard import Standing, default_profile, load_profile, standing
 from evalkit.store import RunResult
@@ -27,25 +27,26 @@ def show(run_dir: Path, fmt: str, profile_path: Path | None = None, exclude: Pat
     board = standing(profile, summary, run.manifest.tasks)
     facts = header(run)
     clean = without(run, Exclusion.load(exclude)) if exclude else None
-    clean_board = standing(profile, clean.run.summary(), run.manifest.tasks) if clean else None
+    clean_summary = clean.run.summary() if clean else None
+    clean_board = standing(profile, clean_summary, run.manifest.tasks) if clean else None
     if clean:
         facts.append(("excluded", f"{exclude}: " + clean.note()))
     if fmt == "csv":
         if clean:
             import pandas as pd
 
-            return pd.DataFrame(side_by_side_rows(summary, clean.run.summary(), clean.removed)).to_csv(index=False)
+            return pd.DataFrame(side_by_side_rows(summary, clean_summary, clean.removed)).to_csv(index=False)
         return summary.to_csv(index=False)
     if fmt == "json":
         found = {"run": dict(facts), "note": note, "summary": _records(summary),
                  "leaderboard": _standing_dict(board), "tables": [as_dict(t) for t in tables]}
         if clean and clean_board:
             found["clean"] = {"excluded": str(exclude), "removed": clean.removed, "kept": clean.kept,
-                              "rows": side_by_side_rows(summary, clean.run.summary(), clean.removed),
+                              "rows": side_by_side_rows(summary, clean_summary, clean.removed),
                               "leaderboard": _standing_dict(clean_board)}
         return json.dumps(found, ensure_ascii=False, indent=2) + "\n"
     if clean:
-        tables.append(side_by_side(summary, clean.run.summary(), clean.removed))
+        tables.append(side_by_side(summary, clean_summary, clean.removed))
     tables.append(leaderboard_table(board, clean_board))
     if fmt == "md":
         lines = [f"## {run.dir.name}", ""] + [f"- **{key}**: {value}" for key, value in facts]
@@ -90,8 +91,6 @@ def clean_runs(runs: Sequence[RunResult], exclude: Path | None) -> tuple[list[Ru
     """The runs without the items of the `exclude` list, and a note per run of what went."""
     if exclude is None:
         return list(runs), []
-    from evalkit.compare import labels_for
-
     exclusion = Exclusion.load(exclude)
     cleaned = [without(run, exclusion) for run in runs]
     return [c.run for c in cleaned], [c.note(label) + f" ({exclude})" for label, c in zip(labels_for(len(runs)), cleaned)]

@@ -59,7 +59,6 @@ def scan_command(tasks_arg: str, corpora: tuple[str, ...], output: Path, ngram: 
                              threshold=threshold, text_field=text_field, workers=workers, engine=engine,
                              data_dir=resolve_data_dir(data_dir), task_params=task_params_of(names, task_params),
                              limit=limit)
-    settings.sizes()  # an unknown tokenizer fails before the tasks load
     segments = task_segments(settings)
     columns = (TextColumn("scanning"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TextColumn("{task.fields[docs]:,} documents"),
                TimeRemainingColumn())

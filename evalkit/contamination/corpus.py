@@ -96,12 +96,6 @@ def _file_shards(path: Path, field: str, shard_bytes: int) -> list[Shard]:
             for start in range(0, size, shard_bytes)]
 
 
-def documents(shard: Shard) -> Iterator[tuple[str, str]]:
-    """(text, where) for every document of the shard."""
-    for texts, places in batches(shard):
-        yield from zip(texts, places)
-
-
 def batches(shard: Shard, chars: int = 1 << 20) -> Iterator[tuple[list[str], list[str]]]:
     """The shard's documents in batches of about `chars` characters: (texts, wheres)."""
     if shard.kind in ("hf", "parquet"):

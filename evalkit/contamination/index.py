@@ -37,6 +37,13 @@ class Grams:
     segment: np.ndarray  # int64
     position: np.ndarray  # int64
 
+    def has(self, values: np.ndarray) -> np.ndarray:
+        """Which of `values` are hashes of some window."""
+        if not len(self.hashes):
+            return np.zeros(len(values), dtype=bool)
+        slot = np.minimum(np.searchsorted(self.hashes, values), len(self.hashes) - 1)
+        return self.hashes[slot] == values
+
     def owners(self, value: int) -> Iterator[tuple[int, int]]:
         key = np.uint64(value)
         lo, hi = np.searchsorted(self.hashes, key, "left"), np.searchsorted(self.hashes, key, "right")

@@ -100,41 +100,37 @@ def scan_shard(index: BenchmarkIndex, shard: Shard) -> Hits:
     return hits
 
 
+def _windows(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(position, hash) of every window of n ids that holds no UNKNOWN."""
+    count = len(ids) - n + 1
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+    unknown = np.concatenate(([0], np.cumsum(ids == UNKNOWN)))
+    valid = np.flatnonzero(unknown[n:n + count] == unknown[:count])
+    return valid, window_hashes(np.where(ids == UNKNOWN, 0, ids), n)[valid]
+
+
 def _candidates(index: BenchmarkIndex, filters: dict[int, _Filter], ids: np.ndarray, starts: np.ndarray) -> list[int]:
     """The documents of the batch with a window whose hash is one of the index's."""
-    unknown = np.concatenate(([0], np.cumsum(ids == UNKNOWN)))
     found: set[int] = set()
     for n in index.ngram_sizes():
-        count = len(ids) - n + 1
-        if count <= 0:
-            continue
-        valid = np.flatnonzero(unknown[n:n + count] == unknown[:count])
-        if not len(valid):
-            continue
-        values = window_hashes(np.where(ids == UNKNOWN, 0, ids), n)[valid]
+        positions, values = _windows(ids, n)
         maybe = filters[n].maybe(values)
-        valid, values = valid[maybe], values[maybe]
-        known = index.grams[n].hashes
-        slot = np.minimum(np.searchsorted(known, values), len(known) - 1)
-        matched = valid[known[slot] == values]
+        positions, values = positions[maybe], values[maybe]
+        matched = positions[index.grams[n].has(values)]
         found.update((np.searchsorted(starts, matched, side="right") - 1).tolist())
     return sorted(found)
 
 
 def _confirm(index: BenchmarkIndex, ids: np.ndarray, where: str, hits: Hits) -> None:
     """Record the document's windows that are, id for id, windows of a segment."""
-    unknown = np.concatenate(([0], np.cumsum(ids == UNKNOWN)))
     for n in index.ngram_sizes():
-        count = len(ids) - n + 1
-        if count <= 0:
-            continue
         grams = index.grams[n]
-        values = window_hashes(np.where(ids == UNKNOWN, 0, ids), n)
-        slot = np.minimum(np.searchsorted(grams.hashes, values), len(grams.hashes) - 1)
-        known = (grams.hashes[slot] == values) & (unknown[n:n + count] == unknown[:count])
-        for position in np.flatnonzero(known).tolist():
+        positions, values = _windows(ids, n)
+        known = grams.has(values)
+        for position, value in zip(positions[known].tolist(), values[known].tolist()):
             window = ids[position:position + n]
-            for segment, at in grams.owners(int(values[position])):
+            for segment, at in grams.owners(value):
                 if np.array_equal(index.ids[segment][at:at + n], window):
                     hits.positions.setdefault(segment, set()).add(at)
                     hits.first.setdefault(segment, (where, index.unit_text(window.tolist())[:200]))
