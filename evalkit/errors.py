@@ -11,3 +11,9 @@ class RunFailed(EvalkitError):
     """The run finished but must count as failed (for example, too many request errors)."""
 
     exit_code = 1
+
+
+class Interrupted(EvalkitError):
+    """Ctrl-C where there is nothing to resume: the message says what was kept."""
+
+    exit_code = 130

@@ -50,6 +50,7 @@ def scan_command(tasks_arg: str, corpora: tuple[str, ...], output: Path, ngram: 
     from evalkit.contamination.check import CheckSettings, check, task_segments
     from evalkit.contamination.report import items, summary_table
     from evalkit.data import resolve_data_dir
+    from evalkit.errors import Interrupted
     from evalkit.plan import task_params_of
     from evalkit.registry import parse_task_list
     from evalkit.tables import rich_table
@@ -62,15 +63,21 @@ def scan_command(tasks_arg: str, corpora: tuple[str, ...], output: Path, ngram: 
     segments = task_segments(settings)
     columns = (TextColumn("scanning"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TextColumn("{task.fields[docs]:,} documents"),
                TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        job = bar.add_task("scan", total=None, docs=0)
-        _, found, about = check(settings, segments, output,
-                                lambda done, total, docs: bar.update(job, completed=done, total=total or None, docs=docs))
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            job = bar.add_task("scan", total=None, docs=0)
+            _, found, about = check(settings, segments, output,
+                                    lambda done, total, docs: bar.update(job, completed=done, total=total or None,
+                                                                         docs=docs))
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: a scan writes its report when it ends, so nothing was written to {output}; "
+                          "run the same command again to scan from the start") from None
     stdout.print(rich_table(summary_table(found, threshold)))
     by_item = items(found, threshold)
     dirty = sum(bool(i["parts"]) for i in by_item.values())
     size = (f"{about['bytes'] / 1e6:,.1f} MB, " if about["bytes"] else "")
     speed = f", {about['bytes'] / 1e6 / max(about['seconds'], 1e-9):,.1f} MB/s" if about["bytes"] else ""
     console.print(f"{dirty} of {len(by_item)} items contaminated; {size}{about['documents']:,} documents in "
-                  f"{about['seconds']:.1f}s{speed}. Report: {output}; score the clean rest with --exclude {output}",
+                  f"{about['seconds']:.1f}s{speed}. Report: {output}; scores without these items: "
+                  f"evalkit show RUN --exclude {output}",
                   highlight=False)

@@ -11,8 +11,9 @@ scheduler address or `dask`, on Dask's distributed scheduler.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import signal
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
@@ -142,11 +143,12 @@ _WORKER_INDEX: BenchmarkIndex | None = None
 def _init(index: BenchmarkIndex) -> None:
     global _WORKER_INDEX
     _WORKER_INDEX = index
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the pool
 
 
-def _scan_in_worker(shard: Shard) -> Hits:
+def _scan_in_worker(job: tuple[int, Shard]) -> tuple[int, Hits]:
     assert _WORKER_INDEX is not None
-    return scan_shard(_WORKER_INDEX, shard)
+    return job[0], scan_shard(_WORKER_INDEX, job[1])
 
 
 def scan(index: BenchmarkIndex, shards: Sequence[Shard], workers: int | None = None, engine: str = "processes",
@@ -173,10 +175,10 @@ def scan(index: BenchmarkIndex, shards: Sequence[Shard], workers: int | None = N
             for i, shard in enumerate(shards):
                 finished(i, scan_shard(index, shard))
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(shards)), initializer=_init, initargs=(index,)) as pool:
-                futures = {pool.submit(_scan_in_worker, shard): i for i, shard in enumerate(shards)}
-                for future in as_completed(futures):
-                    finished(futures[future], future.result())
+            # A pool that is left by an exception (a bad line, Ctrl-C) terminates its workers at once.
+            with multiprocessing.Pool(min(workers, len(shards)), initializer=_init, initargs=(index,)) as pool:
+                for i, found in pool.imap_unordered(_scan_in_worker, enumerate(shards)):
+                    finished(i, found)
     else:
         for i, found in _on_dask(index, shards, engine, workers):
             finished(i, found)
