@@ -18,7 +18,7 @@ import numpy as np
 from evalkit.errors import EvalkitError
 from evalkit.records import SampleRecord
 from evalkit.stats import PairedResult, holm, paired_test
-from evalkit.summary import ALL, GROUP_SEPARATOR, summarize
+from evalkit.summary import ALL, GROUP_SEPARATOR, covers, headline_groups, summarize_run
 from evalkit.tables import ResultTable, cell
 from evalkit.views import content_hashes, current_summary, genre_label, group_metrics, is_grouped
 
@@ -141,7 +141,7 @@ def _compare_task(name: str, runs: Sequence["RunResult"], labels: Sequence[str],
     order = list(dict.fromkeys((genre, metric) for _, genre, metric, _, _ in summaries[0]))
     genres = list(dict.fromkeys(g for g, _ in order))
     grouped = is_grouped(genres)
-    shared_samples = SharedSamples([[records[k] for k in sorted(keys)] for records in by_run])
+    shared_samples = SharedSamples([[records[k] for k in sorted(keys)] for records in by_run], infos[0].average_groups)
     pending: dict[tuple[str, str], list[PairedResult | None]] = {}
     for genre, metric in order:
         wanted = tested is None or tested(name, metric)
@@ -170,10 +170,6 @@ def _value(found: tuple[Any, Any] | None) -> float | None:
     return float(found[0])
 
 
-def _belongs(genre: str, row: str) -> bool:
-    return row == ALL or genre == row or genre.startswith(row + GROUP_SEPARATOR)
-
-
 def _stored_rows(run: "RunResult") -> list[Row] | None:
     """The summary rows the run ended with (None for a run that has not ended)."""
     if not run.manifest.summary:
@@ -190,16 +186,18 @@ def _summary(run: "RunResult", stored: list[Row] | None, name: str, records: Map
         frame, _ = current_summary(run)
     else:
         kept = [records[k] for k in sorted(keys)]
-        frame = summarize(kept, {name: run.manifest.tasks[name].metrics}, {name: aggregate} if aggregate else None)
+        frame = summarize_run(kept, {name: run.manifest.tasks[name]}, {name: aggregate} if aggregate else None)
     return [(r.task, r.genre, r.metric, r.value, r.n) for r in frame.itertuples(index=False) if r.task == name]
 
 
 class SharedSamples:
     """The records every run has of one task, in one order, with each metric's values as arrays."""
 
-    def __init__(self, records: Sequence[Sequence[SampleRecord]]) -> None:
+    def __init__(self, records: Sequence[Sequence[SampleRecord]], average: Sequence[str] | None = None) -> None:
         self.records = records
         self.genres = np.array([r.genre for r in records[0]], dtype=str)
+        groups = dict.fromkeys(g.split(GROUP_SEPARATOR, 1)[0] for g in self.genres if GROUP_SEPARATOR in g)
+        self.average = headline_groups(groups, average)  # the groups the task's `all` row averages
         self._values: dict[tuple[int, str], np.ndarray] = {}
         self._positions: dict[str, np.ndarray] = {}
         self._tests: dict[tuple, PairedResult | None] = {}
@@ -212,13 +210,10 @@ class SharedSamples:
         return self._values[run, metric]
 
     def positions(self, row: str) -> np.ndarray:
-        """Which samples a summary row covers: every one (`all`), a group's genres, or one genre."""
+        """Which samples a summary row covers (evalkit.summary.covers): `all`, a group's genres, or one genre."""
         if row not in self._positions:
-            if row == ALL:
-                self._positions[row] = np.arange(len(self.genres))
-            else:
-                inside = [g == row or g.startswith(row + GROUP_SEPARATOR) for g in self.genres]
-                self._positions[row] = np.flatnonzero(np.array(inside, dtype=bool))
+            inside = [covers(row, g, self.average) for g in self.genres]
+            self._positions[row] = np.flatnonzero(np.array(inside, dtype=bool))
         return self._positions[row]
 
     def test(self, run: int, row: str, metric: str, genres: Sequence[str], grouped: bool) -> PairedResult | None:
@@ -239,14 +234,15 @@ class SharedSamples:
         a, b, strata = a[keep], b[keep], self.genres[at][keep]
         if pooled:
             return paired_test(a, b)
-        members = [g for g in genres if GROUP_SEPARATOR in g and _belongs(g, row)]
+        members = [g for g in genres if GROUP_SEPARATOR in g and covers(row, g, self.average)]
         return paired_test(a, b, strata, _genre_weights(row, members, set(strata)))
 
 
 def _genre_weights(row: str, members: Sequence[str], present: set[str]) -> dict[str, float]:
-    """Each genre's share of a grouped row: a group row is the mean of its genres, `all` the mean of the groups."""
+    """Each genre's share of a grouped row: a group row is the mean of its genres, `all` (and `all+...`) the
+    mean of the groups it covers."""
     members = [g for g in members if g in present]
-    if row != ALL:
+    if row != ALL and not row.startswith(ALL + "+"):
         return {g: 1.0 / len(members) for g in members}
     groups: dict[str, list[str]] = {}
     for g in members:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import EvalkitError
 from evalkit.manifest import SummaryRow
-from evalkit.summary import summarize
+from evalkit.summary import summarize_run
 from evalkit.tables import ResultTable, cell
 from evalkit.views import genre_label, group_metrics, is_grouped
 
@@ -83,7 +83,7 @@ def without(run: "RunResult", exclusion: Exclusion) -> CleanRun:
                for task in run.manifest.tasks}
     remaining = {task: len({r.sample_id for r in kept if r.task == task}) for task in run.manifest.tasks}
     aggregates = {name: a for name in run.manifest.tasks if (a := group_metrics(run, name)) is not None}
-    frame = summarize(kept, {name: info.metrics for name, info in run.manifest.tasks.items()}, aggregates)
+    frame = summarize_run(kept, run.manifest.tasks, aggregates)
     rows = [SummaryRow(**{k: (None if v != v else v) if k == "value" else v for k, v in row.items()})
             for row in frame.astype(object).to_dict("records")]
     manifest = run.manifest.model_copy(update={"summary": rows})

@@ -36,6 +36,10 @@ class TaskInfo(BaseModel):
     lenient_metric: str | None = None
     value_range: tuple[float, float] = Field(default=(0.0, 1.0), description="the range of the strict metric")
     params: dict[str, Any] = Field(default_factory=dict, description="every task parameter's value, defaults included")
+    average_groups: list[str] | None = Field(
+        default=None, description="the genre groups the `all` row averages (None: every group); see evalkit.summary")
+    notes: list[str] = Field(default_factory=list,
+                             description="where the run's data departs from the protocol the task reproduces")
 
 
 class SummaryRow(BaseModel):

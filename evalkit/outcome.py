@@ -11,7 +11,7 @@ from evalkit.errors import RunFailed
 from evalkit.manifest import RunManifest, SummaryRow, now_iso
 from evalkit.records import SampleRecord
 from evalkit.store import RunStore
-from evalkit.summary import summarize
+from evalkit.summary import summarize_run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,7 +34,7 @@ def finish_run(store: RunStore, aggregates: Mapping[str, Aggregate], stats: Requ
     samples failed than the run's --max-error-rate allows."""
     records = store.records()
     manifest = store.manifest
-    summary = summarize(records, {name: info.metrics for name, info in manifest.tasks.items()}, aggregates)
+    summary = summarize_run(records, manifest.tasks, aggregates)
     store.write_summary(summary)
     errors = sum(1 for r in records if not r.answered)
     error_rate = errors / len(records) if records else 0.0

@@ -31,13 +31,16 @@ class PreparedTask:
     samples: tuple[Sample, ...]
     fingerprint: Mapping[str, Any]
     params: Mapping[str, Any]
+    notes: tuple[str, ...] = ()
 
     def info(self) -> TaskInfo:
         """What run.json says of this task."""
         scorer = self.task.scorer
         return TaskInfo(version=self.task.version, data=dict(self.fingerprint), samples=len(self.samples),
                         metrics=list(scorer.metrics), strict_metric=scorer.strict_metric,
-                        lenient_metric=scorer.lenient_metric, value_range=scorer.value_range, params=dict(self.params))
+                        lenient_metric=scorer.lenient_metric, value_range=scorer.value_range, params=dict(self.params),
+                        average_groups=list(scorer.average_groups) if scorer.average_groups is not None else None,
+                        notes=list(self.notes))
 
 
 def task_params_of(task_names: Sequence[str], assignments: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -71,7 +74,7 @@ def prepare_tasks(spec: RunSpec, judge: JudgeModel | None = None, scoring: bool 
         data = task.load()
         samples = data.samples if spec.limit is None else task.limit(data.samples, spec.limit)
         params = resolve_params(task.name, spec.task_params.get(task.name))
-        prepared.append(PreparedTask(task, tuple(samples), data.fingerprint, params))
+        prepared.append(PreparedTask(task, tuple(samples), data.fingerprint, params, data.notes))
     return prepared
 
 

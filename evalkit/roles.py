@@ -27,12 +27,14 @@ class Scorer(ABC):
     `metrics` names every per-sample metric; `strict_metric` (default: the first) is the one
     comparable with the reference harness and `lenient_metric` the same answer read leniently.
     `value_range` is the range of the strict metric (a 1-10 judge rating), which a leaderboard
-    uses to put tasks on one scale.
+    uses to put tasks on one scale. `average_groups` names the genre groups the summary's `all`
+    row averages, when it is not all of them (evalkit.summary).
     """
 
     metrics: tuple[str, ...] = ()
     lenient_metric: str | None = None
     value_range: tuple[float, float] = (0.0, 1.0)
+    average_groups: tuple[str, ...] | None = None
 
     @property
     def strict_metric(self) -> str:
@@ -97,10 +99,14 @@ class Judge(Scorer):
 
 @dataclass(frozen=True)
 class TaskData:
-    """What loading a task returns: its samples, and where they came from (a content hash), for run.json."""
+    """What loading a task returns: its samples, and where they came from (a content hash), for run.json.
+
+    `notes`: where this run's data departs from the protocol the task reproduces (a split the data
+    folder cannot give, a dataset left out), said under every summary table of the run."""
 
     samples: tuple[Sample, ...]
     fingerprint: Mapping[str, Any]
+    notes: tuple[str, ...] = ()
 
 
 class Task(ABC):

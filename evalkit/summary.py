@@ -13,25 +13,43 @@ Genre groups: a genre written `GROUP/name` (Jaster: `NLI/jnli`) belongs to GROUP
 genres gets a row per group whose value is the mean of its genres' values, and its `all` row is
 the mean of its groups (Jaster: category scores and AVG); `error_rate` stays the share of the
 samples. Group-level metrics are computed per genre, then averaged like the others.
+
+A task may name the groups its `all` row averages (`averages`, from TaskInfo.average_groups:
+Jaster's are llm-jp-eval's AVG categories). Groups outside them still get their rows, and one more
+row, `all+G1+G2` (the groups outside, sorted), averages every group present: an extension of the
+headline number that never passes for it. When none of the named groups is present, `all` averages
+the groups there are.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from evalkit.records import SampleRecord
+
+if TYPE_CHECKING:
+    from evalkit.manifest import TaskInfo
 
 ALL = "all"
 COLUMNS = ["task", "genre", "metric", "value", "n"]
 GROUP_SEPARATOR = "/"
 
 Cells = list[tuple[str, Any, int]]  # (metric, value, n) of one row
+Aggregate = Callable[[Sequence[SampleRecord]], Mapping[str, float | None]]
+
+
+def summarize_run(records: Iterable[SampleRecord], tasks: Mapping[str, "TaskInfo"],
+                  group_metrics: Mapping[str, Aggregate] | None = None):
+    """The summary of a run's records, as its run.json describes its tasks."""
+    return summarize(records, {name: info.metrics for name, info in tasks.items()}, group_metrics,
+                     {name: info.average_groups for name, info in tasks.items() if info.average_groups is not None})
 
 
 def summarize(
     records: Iterable[SampleRecord],
     metric_order: Mapping[str, Sequence[str]] | None = None,
-    group_metrics: Mapping[str, Callable[[Sequence[SampleRecord]], Mapping[str, float | None]]] | None = None,
+    group_metrics: Mapping[str, Aggregate] | None = None,
+    averages: Mapping[str, Sequence[str]] | None = None,
 ):
     """Rows for each task: `all`, then each genre (each group first, when genres are grouped)."""
     import pandas as pd  # heavy: not needed for `evalkit --help`
@@ -74,7 +92,8 @@ def summarize(
 
         genres = {genre: g for genre, g in task_frame.groupby("genre", sort=True) if genre != ALL}
         if any(GROUP_SEPARATOR in genre for genre in genres):
-            ordered = _grouped_rows(task_frame, genres, {genre: cells(g) for genre, g in genres.items()})
+            ordered = _grouped_rows(task_frame, genres, {genre: cells(g) for genre, g in genres.items()},
+                                    (averages or {}).get(task))
         else:
             ordered = [(ALL, cells(task_frame))] + [(genre, cells(g)) for genre, g in genres.items()]
         for genre, row in ordered:
@@ -104,8 +123,32 @@ def _mean_of(rows: list[Cells]) -> Cells:
     return out
 
 
-def _grouped_rows(task_frame, genres: dict, genre_rows: dict[str, Cells]) -> list[tuple[str, Cells]]:
-    """`all` (mean of groups), then each group (mean of its genres) followed by its genres."""
+def headline_groups(groups: Iterable[str], average: Sequence[str] | None) -> list[str]:
+    """The groups present that `all` averages: those named in `average`, or every one when it names none
+    of them (a run of Jaster's STS alone has nothing else its `all` could mean)."""
+    groups = list(groups)
+    return [g for g in groups if average is None or g in average] or groups
+
+
+def covers(row: str, genre: str, average: Sequence[str] | None = None) -> bool:
+    """Whether a summary row averages over a genre: `all` its groups in `average` (every group when None),
+    `all+...` every genre, a group its genres, a genre itself."""
+    if row == ALL:  # `average`: the headline groups present (headline_groups)
+        return average is None or GROUP_SEPARATOR not in genre or genre.split(GROUP_SEPARATOR, 1)[0] in average
+    if row.startswith(ALL + "+"):
+        return True
+    return genre == row or genre.startswith(row + GROUP_SEPARATOR)
+
+
+def extension_name(outside: Iterable[str]) -> str:
+    """The row that averages every group, named by the groups the headline `all` leaves out."""
+    return "+".join([ALL, *sorted(outside)])
+
+
+def _grouped_rows(task_frame, genres: dict, genre_rows: dict[str, Cells],
+                  average: Sequence[str] | None = None) -> list[tuple[str, Cells]]:
+    """`all` (mean of the groups it averages), `all+...` when groups were left out of it, then each group
+    (mean of its genres) followed by its genres."""
     groups: dict[str, list[str]] = {}
     for genre in genre_rows:
         groups.setdefault(genre.split(GROUP_SEPARATOR, 1)[0], []).append(genre)
@@ -113,9 +156,12 @@ def _grouped_rows(task_frame, genres: dict, genre_rows: dict[str, Cells]) -> lis
     for group, members in sorted(groups.items()):
         errors = [bool(e) for m in members for e in genres[m]["error"]]
         group_rows[group] = _mean_of([genre_rows[m] for m in members]) + [("error_rate", sum(errors) / len(errors), len(errors))]
-    everything = _mean_of(list(group_rows.values()))
-    everything.append(("error_rate", float(task_frame["error"].mean()), int(len(task_frame))))
-    ordered: list[tuple[str, Cells]] = [(ALL, everything)]
+    error_rate = ("error_rate", float(task_frame["error"].mean()), int(len(task_frame)))
+    headline = headline_groups(group_rows, average)
+    outside = [g for g in group_rows if g not in headline]
+    ordered: list[tuple[str, Cells]] = [(ALL, _mean_of([group_rows[g] for g in headline]) + [error_rate])]
+    if outside:
+        ordered.append((extension_name(outside), _mean_of(list(group_rows.values())) + [error_rate]))
     for group, members in sorted(groups.items()):
         if members != [group]:  # a genre without a group is its own group: one row, not two
             ordered.append((group, group_rows[group]))

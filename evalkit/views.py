@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 
 
 def genre_label(genre: str, grouped: bool) -> str:
-    """How a summary row is named in a table: a grouped task's `all` is AVG and its members are indented."""
+    """How a summary row is named in a table: a grouped task's `all` is AVG (`all+X` AVG+X) and its members are indented."""
     if not grouped:
         return genre
-    if genre == ALL:
-        return "AVG"
+    if genre == ALL or genre.startswith(ALL + "+"):
+        return "AVG" + genre[len(ALL):]
     return f"  {genre.split(GROUP_SEPARATOR, 1)[1]}" if GROUP_SEPARATOR in genre else genre
 
 
@@ -53,8 +53,29 @@ def summary_table(summary: "pd.DataFrame", tasks: Mapping[str, "TaskInfo"]) -> R
                         for task, info in tasks.items())
     if grouped:
         caption += "; AVG = mean of the groups (bold), each group = mean of the genres under it"
+        caption += "".join(average_note(task, info, [g for t, g in seen if t == task])
+                           for task, info in tasks.items() if task in grouped)
+    caption += "".join(f"; {task}: {note}" for task, info in tasks.items() for note in info.notes)
     return ResultTable("evalkit summary", ("task", "genre", "n", "strict", "lenient", "format violation", "errors"),
                        tuple(rows), caption, frozenset(emphasized), left_aligned=2)
+
+
+def average_note(task: str, info: "TaskInfo", genres: Sequence[str]) -> str:
+    """What a task's AVG averages when it is not every group: which of its groups are missing, which are outside."""
+    if info.average_groups is None:
+        return ""
+    present = {g.split(GROUP_SEPARATOR, 1)[0] for g in genres if GROUP_SEPARATOR in g}
+    counted = [g for g in info.average_groups if g in present]
+    missing = [g for g in info.average_groups if g not in present]
+    outside = sorted(present - set(info.average_groups))
+    if not counted:
+        return ""
+    note = f"; {task} AVG = mean of {', '.join(counted)}"
+    if missing:
+        note += f" (not run, so not averaged: {', '.join(missing)})"
+    if outside:
+        note += f"; AVG+{'+'.join(outside)} also averages {', '.join(outside)}"
+    return note
 
 
 def task_tables(summary: "pd.DataFrame", task_names: Sequence[str]) -> list[ResultTable]:
@@ -136,10 +157,10 @@ def current_summary(run: "RunResult") -> tuple["pd.DataFrame", str | None]:
     stored = run.summary()
     if len(stored) or not run.records:
         return stored, None
-    from evalkit.summary import summarize
+    from evalkit.summary import summarize_run
 
     aggregates = {name: aggregate for name in run.manifest.tasks if (aggregate := group_metrics(run, name)) is not None}
-    summary = summarize(run.records, {name: info.metrics for name, info in run.manifest.tasks.items()}, aggregates)
+    summary = summarize_run(run.records, run.manifest.tasks, aggregates)
     return summary, (f"the run is {run.manifest.status}: this summary is computed from the {len(run.records)} "
                      "records it holds")
 

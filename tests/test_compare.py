@@ -120,6 +120,30 @@ def test_grouped_rows_test_the_number_the_table_shows(tmp_path):
     assert avg[3:5] == ("1.0000", "0.0000") and avg[5].startswith("-1.0000**")  # Monte Carlo p: at best 2/10^4
 
 
+def test_avg_is_tested_on_its_own_categories_and_the_extension_row_on_all(tmp_path):
+    """Only CoLA answers differ: llm-jp-eval's AVG (no CoLA) does not move; AVG+CoLA+STS does, and is tested."""
+    data = make_jaster_data(tmp_path / "data")
+    from evalkit.plan import prepare_tasks
+
+    spec = RunSpec(tasks=["jaster"], model="scripted/fake", data_dir=str(data), num_fewshot=1)
+    samples = {s.id: s for s in prepare_tasks(spec)[0].samples}
+    runs = []
+    for name, wrong in [("gold", ()), ("cola-wrong", ("CoLA",))]:
+        def reply(request, wrong=wrong):
+            sample = samples[request.sample_id]
+            return "9" if sample.metadata["category"] in wrong else sample.target
+        run_evaluation(spec, tmp_path / name, cache_path=None, backend=ScriptedBackend(reply))
+        runs.append(RunResult.read(tmp_path / name))
+    task = compare_runs(runs).task("jaster")
+    avg, extended = task.row("all", "strict"), task.row("all+CoLA+STS", "strict")
+    assert avg.delta(1) == 0.0 and (avg.tests[1].improved, avg.tests[1].regressed) == (0, 0)
+    cola = task.row("CoLA", "strict")
+    assert cola.delta(1) == pytest.approx(-1.0)
+    groups = [g for g in dict.fromkeys(r.genre for r in task.rows) if "/" not in g and not g.startswith("all")]
+    assert extended.delta(1) == pytest.approx(-1.0 / len(groups))
+    assert extended.tests[1].regressed == cola.tests[1].regressed > 0
+
+
 def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False, env={"COLUMNS": "200"})
 

@@ -56,9 +56,11 @@ CASES = [
     ("jsts", 6, f"文1：{pair(0)[0]}\n文2：{pair(0)[1]}", "0.0", 9, "train"),
     ("jcola-in-domain", 6, "太郎が0回走った。", "0", 9, "train"),
     ("wiki_reading", 2, "太郎が本を読んだ。彼は喜んだ。", "たろうがほんをよんだ。かれはよろこんだ。", 4, "dev"),
-    ("wiki_ner", 2, "太郎が本を読んだ。彼は喜んだ。", "太郎（人名）", 4, "dev"),
+    # wiki_ner and wiki_pas keep the reading sentence; its host lacks 括弧削除, so it follows as plain text
+    # (tests/test_jaster_wiki.py has the bracketed case)
+    ("wiki_ner", 2, "太郎が本を読んだ。たろう彼は喜んだ。", "太郎（人名）", 4, "dev"),
     ("wiki_dependency", 2, "太郎が本を読んだ。彼は喜んだ。", "太郎が -> 読んだ。\n本を -> 読んだ。\n彼は -> 喜んだ。", 4, "dev"),
-    ("wiki_pas", 2, "太郎が本を読んだ。彼は喜んだ。", "読んだ ガ：太郎 ヲ：本\n喜んだ ガ：彼", 4, "dev"),
+    ("wiki_pas", 2, "太郎が本を読んだ。たろう彼は喜んだ。", "読んだ ガ：太郎 ヲ：本\n喜んだ ガ：彼", 4, "dev"),
     ("wiki_coreference", 2, "太郎が本を読んだ。彼は喜んだ。", "太郎 彼", 4, "dev"),
     ("aio", 4, "質問：日本で0番目に長い川は？", "川0", 7, "train"),
     ("kuci", 4, "文脈：雨が0日降ったので\n選択肢：0.傘をさした,1.泳いだ,2.寝た,3.走った", "0", 4, "train"),
@@ -129,7 +131,8 @@ def test_mawps_tests_on_the_second_half_and_reads_numbers_from_worked_examples(d
 
 def test_jmmlu_halves_each_subject_and_reads_quoted_fields_and_byte_order_marks(data):
     splits, _ = load("jmmlu", data)
-    assert (len(splits.test), len(splits.fewshot)) == (7, 7)  # 8 -> 4/4 and 6 -> 3/3
+    # 24 -> 12/12 and 18 -> 9/9 dev/test; train takes 16 of dev and 16 of test (tests/test_jaster_jmmlu.py)
+    assert (len(splits.test), len(splits.fewshot), splits.fewshot_source) == (5, 32, "train")
     assert all(not ex.input.startswith("\ufeff") for ex in splits.test)
     assert any("D.選択肢" in ex.input and ", 長い" in ex.input for ex in splits.test)
     assert "2 of 53 subjects" in splits.notes[0]

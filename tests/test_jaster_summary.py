@@ -7,7 +7,7 @@ from rich.console import Console
 
 from evalkit.manifest import TaskInfo
 from evalkit.records import SampleRecord
-from evalkit.summary import summarize
+from evalkit.summary import covers, summarize
 from evalkit.tables import rich_table
 from evalkit.types import RequestError
 from evalkit.views import summary_table
@@ -59,3 +59,40 @@ def test_the_table_labels_all_as_avg_and_indents_the_members_of_a_group():
     console.print(rich_table(summary_table(summary, {"t": info})))
     text = console.export_text()
     assert "AVG" in text and "  jnli" in text and "NLI/jnli" not in text and "mean of the groups" in text
+
+
+def test_all_averages_only_the_named_groups_and_all_plus_names_the_rest():
+    records = [record("A/x", 1.0), record("B/y", 0.5), record("S/s", 0.0), record("C/c", 0.0)]
+    got = rows(summarize(records, {"t": ["strict"]}, None, {"t": ["A", "B", "M"]}))
+    assert got[("all", "strict")] == (0.75, 2)  # A and B; M is not present, S and C are outside
+    assert got[("all+C+S", "strict")] == (pytest.approx(0.375), 4)
+    assert got[("all", "error_rate")] == (0.0, 4)
+    # every group named: no extension row
+    assert ("all+C+S", "strict") not in rows(summarize(records, {"t": ["strict"]}, None, {"t": ["A", "B", "C", "S"]}))
+    # none of the named groups present (a run of STS alone): `all` is what there is
+    only = rows(summarize([record("S/s", 0.5)], {"t": ["strict"]}, None, {"t": ["A"]}))
+    assert only[("all", "strict")] == (0.5, 1) and not any(g.startswith("all+") for g, _ in only)
+
+
+@pytest.mark.parametrize("row, genre, average, expected", [
+    ("all", "A/x", None, True),
+    ("all", "S/s", ["A"], False),
+    ("all", "A/x", ["A"], True),
+    ("all", "plain", ["A"], True),
+    ("all+S", "S/s", ["A"], True),
+    ("A", "A/x", ["A"], True),
+    ("A", "AB/x", None, False),
+    ("A/x", "A/x", None, True),
+])
+def test_which_genres_a_row_covers(row, genre, average, expected):
+    assert covers(row, genre, average) is expected
+
+
+def test_the_table_says_which_groups_avg_averages_and_which_it_leaves_out():
+    records = [record("A/x", 1.0), record("S/s", 0.0)]
+    summary = summarize(records, {"t": ["strict"]}, None, {"t": ["A", "M"]})
+    info = TaskInfo(version="1", data={}, samples=2, metrics=["strict"], strict_metric="strict", average_groups=["A", "M"])
+    console = Console(width=200, record=True)
+    console.print(rich_table(summary_table(summary, {"t": info})))
+    text = " ".join(console.export_text().split())
+    assert "AVG+S" in text and "t AVG = mean of A (not run, so not averaged: M); AVG+S also averages S" in text

@@ -15,7 +15,16 @@ from evalkit.registry import TaskOptions, build_task
 from evalkit.plan import prepare_tasks
 from evalkit.spec import RunSpec
 from evalkit.tasks.jaster.catalog import catalog, frames
-from tests.fixtures_jaster import LOCAL_DATASETS, make_jaster_data, pair, write
+from tests.fixtures_jaster import (
+    FRAME,
+    LOCAL_DATASETS,
+    instruction_of,
+    make_jaster_data,
+    pair,
+    write,
+    write_jnli,
+    write_protocol,
+)
 
 DISCRETE = [n for n in LOCAL_DATASETS if catalog().datasets[n].metric in ("exact_match", "exact_match_figure")]
 
@@ -58,8 +67,22 @@ def test_unknown_names_are_refused_with_a_suggestion():
         build_task("jaster:jnlii", TaskOptions())
 
 
-def test_completion_frame_instruction_shots_then_input(data):
+def test_by_default_the_protocol_frame_and_instruction_are_read_from_the_protocol_folder(data):
     task, samples = task_for("jaster:jnli", data, num_fewshot=2)
+    shots = samples[0].metadata["prompt"].shots
+    expected = (f"[frame] {instruction_of('jnli')}"
+                + "".join(f"\n<in>\n{s.input}\n<out>\n{s.output}" for s in shots)
+                + f"\n<in>\n前提：{pair(0)[0]}\n仮説：{pair(0)[1]}\n<out>\n")
+    request = task.build_request(samples[0], [])
+    assert request.prompt == expected and len(shots) == 2
+    # the protocol's output length (the fixture's is the catalogue's + 1), greedy
+    assert request.params.max_tokens == 4 and request.params.temperature == 0.0
+    assert request.params.stop == ("\n\n###",)
+    assert task.version == "jaster-2/llm-jp-eval-1.3.0"
+
+
+def test_the_evalkit_profile_uses_evalkit_wording_and_frame(data):
+    task, samples = task_for("jaster:jnli", data, {"prompts": "evalkit"}, num_fewshot=2)
     frame = frames()["completion"]["ja"]
     instruction = catalog().datasets["jnli"].instruction
     shots = samples[0].metadata["prompt"].shots
@@ -67,9 +90,48 @@ def test_completion_frame_instruction_shots_then_input(data):
                 + "".join(f"### 入力:\n{s.input}\n\n### 応答:\n{s.output}\n\n" for s in shots)
                 + f"### 入力:\n前提：{pair(0)[0]}\n仮説：{pair(0)[1]}\n\n### 応答:\n")
     request = task.build_request(samples[0], [])
-    assert request.prompt == expected and len(shots) == 2
-    assert request.params.max_tokens == 3 and request.params.temperature == 0.0
-    assert request.params.stop == ("\n\n###",)
+    assert request.prompt == expected and request.params.max_tokens == 3
+    assert task.version == "jaster-2/evalkit"
+
+
+def test_without_protocol_files_one_line_says_where_they_are_looked_for(tmp_path):
+    (tmp_path / "jaster").mkdir()
+    write_jnli(tmp_path)
+    with pytest.raises(EvalkitError, match=r"jaster follows llm-jp-eval-1.3.0.*looked for .*jaster/llm-jp-eval-1.3.0/"
+                                           r"prompt_frame.json.*-T prompts=evalkit"):
+        task_for("jaster:jnli", tmp_path)
+    assert task_for("jaster:jnli", tmp_path, {"prompts": "evalkit"})[1]
+
+
+@pytest.mark.parametrize("frame, message", [
+    ({"head": "{instruction}", "shot": "{input}{output}"}, "string 'head', 'shot' and 'query'"),
+    ({"head": "{instructions}", "shot": "{input}{output}", "query": "{input}"}, "asks for a field it is not given"),
+    ({"head": "{instruction}", "shot": "{input}{output}", "query": "{input} {0}"}, "asks for a field it is not given"),
+    ("not an object", "string 'head', 'shot' and 'query'"),
+])
+def test_a_bad_prompt_frame_is_one_line_before_the_run(tmp_path, frame, message):
+    write_jnli(tmp_path)
+    write_protocol(tmp_path, ["jnli"], frame=frame)
+    with pytest.raises(EvalkitError, match=message):
+        task_for("jaster:jnli", tmp_path)
+
+
+def test_a_dataset_without_a_protocol_instruction_is_skipped_in_a_collection(tmp_path, capsys):
+    make_jaster_data(tmp_path)
+    (tmp_path / "jaster/llm-jp-eval-1.3.0/evaluation/test/jsick.json").unlink()
+    _, nli = loaded("jaster:NLI", tmp_path)
+    assert "jsick" in nli.fingerprint["skipped"] and "-T prompts=evalkit" in nli.fingerprint["skipped"]["jsick"]
+    with pytest.raises(EvalkitError, match=r"jaster:jsick: llm-jp-eval's instruction for it is not in"):
+        task_for("jaster:jsick", tmp_path)
+
+
+def test_protocol_dir_parameter_and_run_json_record_the_texts_source(tmp_path, data):
+    other = write_protocol(tmp_path, ["jnli"], folder="mine", frame={**FRAME, "head": "[mine] {instruction}"})
+    task, pre = loaded("jaster:jnli", data, {"protocol_dir": str(other)}, num_fewshot=0)
+    assert task.build_request(pre.samples[0], []).prompt.startswith(f"[mine] {instruction_of('jnli')}\n<in>\n")
+    info = pre.fingerprint["prompts"]
+    assert info["name"] == "llm-jp-eval-1.3.0" and info["frame"] == "fixture frame"
+    assert info["frame_file"] == str(other / "prompt_frame.json") and len(info["frame_sha256"]) == 64
 
 
 def test_chat_form_puts_the_instruction_in_the_first_turn_and_shots_as_turns(data):
@@ -77,7 +139,7 @@ def test_chat_form_puts_the_instruction_in_the_first_turn_and_shots_as_turns(dat
     shots = samples[0].metadata["prompt"].shots
     messages = task.build_request(samples[0], []).messages
     assert [role for role, _ in messages] == ["user", "assistant", "user", "assistant", "user"]
-    assert messages[0][1] == f"{catalog().datasets['jnli'].instruction}\n\n{shots[0].input}"
+    assert messages[0][1] == f"{instruction_of('jnli')}\n\n{shots[0].input}"  # the protocol's instruction, as in completion
     assert messages[1][1] == shots[0].output and messages[-1][1] == samples[0].turns[0]
 
 
@@ -89,7 +151,7 @@ def test_zero_shot_chat_is_one_user_turn(data):
 def test_output_budget_per_dataset_unless_max_tokens_is_given(data):
     task, samples = task_for("jaster:FA", data)
     budgets = {s.metadata["dataset"]: task.build_request(s, []).params.max_tokens for s in samples}
-    assert budgets == {"wiki_reading": 512, "wiki_ner": 256, "wiki_dependency": 512, "wiki_pas": 512, "wiki_coreference": 256}
+    assert budgets == {"wiki_reading": 513, "wiki_ner": 257, "wiki_dependency": 513, "wiki_pas": 513, "wiki_coreference": 257}
     task, samples = task_for("jaster:FA", data, max_tokens=64)
     assert {task.build_request(s, []).params.max_tokens for s in samples} == {64}
 
@@ -148,6 +210,24 @@ def test_run_json_fingerprint_records_versions_hashes_and_what_was_left_out(data
     assert fp["datasets"]["wiki_ner"]["notes"] == ["the data folder has no train split: few-shots come from dev"]
 
 
+def test_departures_from_llm_jp_eval_are_said_under_the_table(data, gold_run, tmp_path):
+    _, stdout, run_dir = gold_run
+    wiki = ("wiki_reading, wiki_ner, wiki_dependency, wiki_pas, wiki_coreference: the data folder has no train "
+            "split: few-shots come from dev")
+    jmmlu = ("jmmlu: 2 of 53 subjects in the data folder, so the split and order are not llm-jp-eval's; missing: "
+             "econometrics, human_aging, high_school_psychology and 48 more")
+    assert loaded("jaster", data)[1].notes == (wiki, jmmlu)
+    assert wiki in " ".join(stdout.split()) and jmmlu in " ".join(stdout.split())
+    assert json.loads((run_dir / "run.json").read_text())["tasks"]["jaster"]["notes"] == [wiki, jmmlu]
+    without_jnli_train = make_jaster_data(tmp_path)
+    (without_jnli_train / "jaster/jnli/train-v1.1.json").unlink()
+    write_jnli(without_jnli_train, with_train=False, n_valid=40)
+    (without_jnli_train / "jaster/jsick/test.tsv").write_text("not a jsick file\n")
+    notes = loaded("jaster", without_jnli_train)[1].notes
+    assert notes[0].startswith("jnli: train-v1.1.json is not in the data folder: few-shots are the last")
+    assert notes[-1] == "left out jsick (run.json's data.skipped says why)"
+
+
 def test_one_bad_dataset_is_skipped_in_a_collection_but_fails_when_named(tmp_path, capsys):
     make_jaster_data(tmp_path)
     write(tmp_path / "jaster/jsick/test.tsv", "not a jsick file\n")
@@ -173,14 +253,42 @@ def test_llm_jp_eval_preprocessed_files_are_read_as_they_are(tmp_path, data):
     train = {**test, "samples": [{"input": "前提：E\n仮説：F", "output": "contradiction"}]}
     write(evaluation / "test" / "jnli.json", json.dumps(test, ensure_ascii=False))
     write(evaluation / "train" / "jnli.json", json.dumps(train, ensure_ascii=False))
-    task, pre = loaded("jaster", data, {"jaster_dir": str(tmp_path / "1.4.1")}, num_fewshot=1)
+    task, pre = loaded("jaster", data, {"jaster_dir": str(tmp_path)}, num_fewshot=1)
     samples = pre.samples
     assert [s.metadata["dataset"] for s in samples] == ["jnli", "jnli"]
     prompt = task.build_request(samples[0], []).prompt
-    assert "### 指示:\n前提と仮説の関係を答えよ。\n\n### 入力:\n前提：E\n仮説：F\n\n### 応答:\ncontradiction\n\n" in prompt
-    assert prompt.endswith("### 入力:\n前提：A\n仮説：B\n\n### 応答:\n")
+    # the instruction is the file's own; the frame is the data folder's protocol frame
+    assert prompt == "[frame] 前提と仮説の関係を答えよ。\n<in>\n前提：E\n仮説：F\n<out>\ncontradiction\n<in>\n前提：A\n仮説：B\n<out>\n"
     assert pre.fingerprint["datasets"]["jnli"]["source"] == "llm-jp-eval evaluation files"
+    assert pre.fingerprint["jaster_dir"]["layout"] == "1.4.1/evaluation/test"
     assert "jamp" in pre.fingerprint["absent"]
+    assert pre.notes == ()
+    later = {**test, "answer_extract_pattern": "(?s)^(.*?)(?=\\n\\n|\\Z)", "num_few_shots": 4}
+    write(evaluation / "test" / "jnli.json", json.dumps(later, ensure_ascii=False))
+    _, pre = loaded("jaster", data, {"jaster_dir": str(tmp_path)}, num_fewshot=1)
+    assert pre.notes == ("jnli: its file sets answer_extract_pattern, num_few_shots (a later llm-jp-eval release's); "
+                         "evalkit builds prompts and reads replies as 1.3.0 does",)
+
+
+@pytest.mark.parametrize("test_shots, train, expected", [
+    ([], True, "first 2 of train"),  # llm-jp-eval 1.3.0 writes few_shots: []: the train file is the pool
+    ([{"input": "前提：X\n仮説：Y", "output": "neutral"}] * 2, True, "first 2 of the test file's few_shots"),
+    ([], False, None),
+])
+def test_few_shots_come_from_the_train_file_when_the_test_file_has_none(tmp_path, data, test_shots, train, expected):
+    test = {"instruction": "i", "output_length": 3, "metrics": ["exact_match"], "few_shots": test_shots,
+            "samples": [{"input": "前提：A\n仮説：B", "output": "neutral"}]}
+    write(tmp_path / "evaluation/test/jnli.json", json.dumps(test, ensure_ascii=False))
+    if train:
+        shots = [{"input": f"前提：{i}\n仮説：{i}", "output": "entailment"} for i in range(3)]
+        write(tmp_path / "evaluation/train/jnli.json", json.dumps({**test, "samples": shots}, ensure_ascii=False))
+    if expected is None:
+        with pytest.raises(EvalkitError, match=r"--num-fewshot 2 exceeds the 0 examples of its few-shot pool \(none: no "
+                                               r"few_shots in the test file and no .*train/jnli.json\)"):
+            loaded("jaster:jnli", data, {"jaster_dir": str(tmp_path)}, num_fewshot=2)
+        return
+    _, pre = loaded("jaster:jnli", data, {"jaster_dir": str(tmp_path)}, num_fewshot=2)
+    assert pre.fingerprint["datasets"]["jnli"]["fewshot"].startswith(expected)
 
 
 def test_jaster_dir_parameter_reaches_the_task_and_run_json(tmp_path, data):
@@ -190,6 +298,7 @@ def test_jaster_dir_parameter_reaches_the_task_and_run_json(tmp_path, data):
             "samples": [{"input": "前提：A\n仮説：B", "output": "neutral"}]}
     write(evaluation / "test" / "jnli.json", json.dumps(test, ensure_ascii=False))
     write(evaluation / "train" / "jnli.json", json.dumps(test, ensure_ascii=False))
+    write(tmp_path / "pre" / "prompt_frame.json", json.dumps(FRAME))  # a user's output with the frame file beside it
     replay = tmp_path / "replay.jsonl"
     replay.write_text(json.dumps({"task": "jaster:jnli", "sample_id": "jnli-0", "output": "neutral"}) + "\n")
     result = invoke("run", "--tasks", "jaster:jnli", "--model", f"replay/{replay}", "-T", f"jaster_dir={tmp_path / 'pre'}",
@@ -198,7 +307,9 @@ def test_jaster_dir_parameter_reaches_the_task_and_run_json(tmp_path, data):
     manifest = json.loads((tmp_path / "results" / "pre" / "run.json").read_text())
     assert manifest["spec"]["task_params"] == {"jaster:jnli": {"jaster_dir": str((tmp_path / "pre").resolve())}}
     assert manifest["tasks"]["jaster:jnli"]["params"] == {
-        "max_samples": 100, "jaster_dir": str((tmp_path / "pre").resolve()), "metrics": None}
+        "prompts": "llm-jp-eval-1.3.0", "max_samples": 100, "jaster_dir": str((tmp_path / "pre").resolve()),
+        "protocol_dir": None, "metrics": None}
+    assert manifest["tasks"]["jaster:jnli"]["data"]["prompts"]["frame_file"] == str(tmp_path / "pre" / "prompt_frame.json")
     assert manifest["tasks"]["jaster:jnli"]["data"]["datasets"]["jnli"]["source"] == "llm-jp-eval evaluation files"
     assert result.exit_code == 0, result.stderr
 
@@ -249,8 +360,10 @@ def test_gold_answers_in_a_sentence_fail_strict_pass_lenient_and_count_as_violat
         if name in DISCRETE:
             assert table.loc[genre, "strict"] == 0.0, genre
     assert table.loc["STS/jsts", "strict"] == 1.0  # llm-jp-eval reads '答えは2.4です。' as 2.4: strict, yet a violation
-    categories = ["CoLA", "FA", "HE", "MC", "MR", "NLI", "QA", "RC", "STS"]
-    assert table.loc["all", "strict"] == pytest.approx(sum(table.loc[c, "strict"] for c in categories) / len(categories))
+    llm_jp_eval = ["FA", "HE", "MC", "MR", "NLI", "QA", "RC"]  # the categories of llm-jp-eval's AVG present here
+    assert table.loc["all", "strict"] == pytest.approx(sum(table.loc[c, "strict"] for c in llm_jp_eval) / len(llm_jp_eval))
+    every = [*llm_jp_eval, "CoLA", "STS"]
+    assert table.loc["all+CoLA+STS", "strict"] == pytest.approx(sum(table.loc[c, "strict"] for c in every) / len(every))
     assert table.loc["NLI", "format_violation"] == 1.0
 
 
@@ -263,3 +376,20 @@ def test_a_stored_run_is_rescored_with_dataset_level_metrics(gold_run):
     assert (jsts.value, jsts.n) == (1.0, 6)
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["tasks"]["jaster"]["data"]["datasets"]["jsts"]["metric"] == "pearson"
+
+
+@pytest.mark.parametrize("changed, named", [
+    (["-T", "max_samples=3"], "task parameter jaster:jnli max_samples (2 -> 3)"),
+    (["-T", "max_samples=2", "-T", "prompts=evalkit"], "task parameter jaster:jnli prompts (unset -> 'evalkit')"),
+])
+def test_a_run_is_not_continued_with_other_sample_counts_or_prompts(data, tmp_path, changed, named):
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text("".join(json.dumps({"task": "jaster:jnli", "sample_id": f"jnli-{i}", "output": "neutral"}) + "\n"
+                              for i in range(6)))
+    args = ["run", "--tasks", "jaster:jnli", "--model", f"replay/{replay}", "--data-dir", data,
+            "--output-dir", tmp_path / "results", "--run-name", "r", "--no-cache"]
+    assert invoke(*args, "-T", "max_samples=2").exit_code == 0
+    result = invoke(*args, *changed)
+    assert result.exit_code == 2 and named in result.stderr, result.stderr
+    records = (tmp_path / "results" / "r" / "samples.jsonl").read_text().splitlines()
+    assert len(records) == 2  # nothing of the refused invocation was written

@@ -26,7 +26,7 @@ def test_the_terminal_view_has_the_facts_the_tables_and_a_leaderboard(runs):
     result = show(runs[1])
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    for text in ("model: scripted/model", "task jaster:NLI: version jaster-1, 27 samples", "evalkit summary",
+    for text in ("model: scripted/model", "task jaster:NLI: version jaster-2/llm-jp-eval-1.3.0, 27 samples", "evalkit summary",
                  "mt_bench: LLM-as-judge scores (1-10)", "leaderboard: every task, strict", "requests: 54 sent"):
         assert text in out, text
     overall = next(line for line in out.splitlines() if "overall" in line)

@@ -6,9 +6,13 @@ Task names:
 - any of them with `:chat` appended (`jaster:chat`, `jaster:jnli:chat`): few-shot examples as chat
   turns instead of the Alpaca-style completion frame, as `gsm8k:chat` is to `gsm8k`.
 
+The prompts are llm-jp-eval 1.3.0's, its texts read from its published files (protocol.py).
+
 Task parameters (`-T key=value`, recorded in run.json and checked on resume; `evalkit tasks jaster`):
+- prompts: `llm-jp-eval-1.3.0` (default) or `evalkit` (evalkit's own wording, templates/);
 - max_samples: test samples per dataset (default 100, llm-jp-eval's; -1 for all);
 - jaster_dir: read llm-jp-eval's preprocessed evaluation/ files instead of the originals;
+- protocol_dir: where llm-jp-eval's prompt_frame.json and evaluation/test files are (protocol.py);
 - metrics: another default metric per dataset, e.g. `alt-e-to-j=comet_wmt22` (a scoring parameter:
   `evalkit score RUN -T metrics=...` re-scores with it).
 EVALKIT_JASTER_CACHE (a path) is where published files are downloaded to when no --data-dir is given.
@@ -59,7 +63,7 @@ def build_jaster(variant: str, options: TaskOptions) -> JasterTask:
 
 jaster_family = TaskFamily(
     name="jaster",
-    description="Jaster (llm-jp-eval datasets): strict, lenient and format violation per dataset and category",
+    description="Jaster with llm-jp-eval 1.3.0's prompts and scores: strict, lenient and format violation per dataset and category",
     build=build_jaster,
     variants=JasterVariants(),
     params=PARAMS,

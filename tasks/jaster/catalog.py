@@ -71,6 +71,7 @@ class DatasetSpec:
 class Catalog:
     categories: tuple[str, ...]
     datasets: Mapping[str, DatasetSpec]
+    average: tuple[str, ...] = ()  # the categories llm-jp-eval's AVG is the mean of
 
     def in_category(self, category: str) -> list[str]:
         return [name for name, spec in self.datasets.items() if spec.category == category]
@@ -120,7 +121,11 @@ def parse_catalog(text: str) -> Catalog:
             instruction=entry["instruction"].strip(),
             language=entry.get("language", "ja"),
         )
-    return Catalog(categories, datasets)
+    average = tuple(raw.get("average") or categories)
+    unknown = [c for c in average if c not in categories]
+    if unknown:
+        raise EvalkitError(f"jaster catalogue: average names unknown categories {', '.join(unknown)}")
+    return Catalog(categories, datasets, average)
 
 
 @lru_cache(maxsize=1)

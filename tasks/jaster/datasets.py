@@ -12,6 +12,7 @@ from evalkit.tasks.jaster.catalog import DatasetSpec, catalog
 from evalkit.tasks.jaster.examples import Example, Splits, check_labels
 from evalkit.tasks.jaster.metrics import check_available
 from evalkit.tasks.jaster.preprocessed import load_preprocessed
+from evalkit.tasks.jaster.protocol import DatasetHead
 from evalkit.tasks.jaster.sources import DatasetFiles
 from evalkit.tasks.jaster.wiki import load_wiki
 
@@ -68,6 +69,17 @@ def _with_metric(spec: DatasetSpec, metric: str | None) -> DatasetSpec:
     return spec if metric is None else replace(spec, metrics=(metric, *[m for m in spec.metrics if m != metric]))
 
 
+def with_head(spec: DatasetSpec, head: DatasetHead | None) -> DatasetSpec:
+    """The catalogue's spec with llm-jp-eval's instruction, output length, metrics and labels in place of evalkit's."""
+    if head is None:
+        return spec
+    answer = spec.answer
+    if head.labels and answer.kind in ("label", "choice"):
+        answer = replace(answer, labels=head.labels)
+    return replace(spec, instruction=head.instruction, output_length=head.output_length, metrics=head.metrics,
+                   answer=answer)
+
+
 @dataclass(frozen=True)
 class LoadedDataset:
     """A dataset ready to prompt: its (possibly overridden) spec, test examples, few-shots, and run.json facts."""
@@ -90,10 +102,10 @@ def _take(splits: Splits, spec: DatasetSpec, limit: int | None, num_fewshot: int
 
 
 def load_original(name: str, data_dir: Path | None, num_fewshot: int, limit: int | None,
-                  metric: str | None = None) -> LoadedDataset:
+                  metric: str | None = None, head: DatasetHead | None = None) -> LoadedDataset:
     """A dataset from its published files (the data folder, else downloads), preprocessed as llm-jp-eval does;
-    `metric` replaces its default metric."""
-    spec = _with_metric(catalog().datasets[name], metric)
+    `head` is llm-jp-eval's (None: evalkit's own wording); `metric` replaces the default metric."""
+    spec = _with_metric(with_head(catalog().datasets[name], head), metric)
     check_available(spec.metric)
     files = DatasetFiles(name, spec.source, data_dir, max_test=limit, max_fewshot=num_fewshot)
     splits = LOADERS[name](files)
@@ -116,13 +128,11 @@ def load_original(name: str, data_dir: Path | None, num_fewshot: int, limit: int
 
 
 def load_from_preprocessed(name: str, evaluation_dir: Path, num_fewshot: int, limit: int | None,
-                           metric: str | None = None) -> LoadedDataset:
-    """A dataset from llm-jp-eval's own evaluation/ files: its instruction, output length and metric win."""
-    base = catalog().datasets[name]
+                           metric: str | None = None, own_head: bool = True) -> LoadedDataset:
+    """A dataset from llm-jp-eval's own evaluation/ files; with `own_head` (the llm-jp-eval profile) their
+    instruction, output length and metrics are used, else evalkit's."""
     pre = load_preprocessed(evaluation_dir, name)
-    answer = replace(base.answer, labels=pre.labels) if pre.labels and base.answer.kind in ("label", "choice") else base.answer
-    spec = _with_metric(replace(base, instruction=pre.instruction, output_length=pre.output_length,
-                                metrics=pre.metrics or base.metrics, answer=answer), metric)
+    spec = _with_metric(with_head(catalog().datasets[name], pre.head if own_head else None), metric)
     check_available(spec.metric)
     test, shots = _take(pre.splits, spec, limit, num_fewshot)
     info = {
@@ -135,6 +145,7 @@ def load_from_preprocessed(name: str, evaluation_dir: Path, num_fewshot: int, li
         "test_rows": len(pre.splits.test),
         "test_prepared": len(test),  # before the run's --limit
         "fewshot": f"first {len(shots)} of {pre.splits.fewshot_source}",
-        "notes": [],
+        "notes": [f"its file sets {', '.join(pre.later_keys)} (a later llm-jp-eval release's); evalkit builds prompts "
+                  "and reads replies as 1.3.0 does"] if pre.later_keys else [],
     }
     return LoadedDataset(spec, test, shots, info)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import tarfile
 
 from evalkit.data import load_hub_split, read_jsonl
 from evalkit.errors import EvalkitError
 from evalkit.tasks.jaster.examples import Example, Splits, gold, read_csv_rows, read_tsv_with_header
-from evalkit.tasks.jaster.sources import DatasetFiles, seeded_shuffle, split_train_dev
+from evalkit.tasks.jaster.sources import DatasetFiles, split_train_dev
 
 
 def _nli(premise: str, hypothesis: str) -> str:
@@ -86,32 +87,64 @@ def _mc4_example(row: list[str], where: str, english: bool = False) -> Example:
     return Example(_mc4(question, choices, english), gold(answer), id=where, meta={"choices": [c.strip() for c in choices]})
 
 
-def load_jmmlu(files: DatasetFiles) -> Splits:
-    """Each subject's rows are shuffled (seed 42) and halved into dev and test; few-shots come from dev.
+_JMMLU_TRAIN_FROM_EACH = 16  # llm-jp-eval's train split: the first 16 of dev, then the first 16 of test
 
-    Online every subject is fetched; a data folder may hold a subset (its notes say which are missing).
+
+def _jmmlu_text(field: str) -> str:
+    """llm-jp-eval reads the CSV files in text mode, so a line break inside a field is always a bare \\n."""
+    return field.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def jmmlu_splits(subjects: list[list[Example]]) -> tuple[list[Example], list[Example]]:
+    """(train, test) of llm-jp-eval 1.3.0 from each subject's rows, subjects in its order.
+
+    One generator seeded 42 serves every step: each subject's rows are shuffled, the first half
+    (rounded down) goes to dev and the rest to test; then dev is shuffled, then test. Train is the
+    first 16 of dev followed by the first 16 of test, and those 16 leave test.
     """
-    subjects = list(files.source.extra["subjects"])
+    rng = random.Random(42)
+    dev: list[Example] = []
+    test: list[Example] = []
+    for rows in subjects:
+        rows = list(rows)
+        rng.shuffle(rows)
+        half = len(rows) // 2
+        dev.extend(rows[:half])
+        test.extend(rows[half:])
+    rng.shuffle(dev)
+    rng.shuffle(test)
+    cut = _JMMLU_TRAIN_FROM_EACH
+    return dev[:cut] + test[:cut], test[cut:]
+
+
+def load_jmmlu(files: DatasetFiles) -> Splits:
+    """llm-jp-eval 1.3.0's JMMLU splits (see `jmmlu_splits`); few-shots come from its train split.
+
+    Every subject is read whatever `files.max_test` / `files.max_fewshot` say: the final shuffles
+    span all subjects. Online every subject is fetched; a data folder may hold a subset (its notes
+    say which are missing, and that the split and order then differ from llm-jp-eval's).
+    """
+    subjects = list(files.source.extra["subjects"])  # in llm-jp-eval's order (datasets.yaml)
     notes: tuple[str, ...] = ()
     if files.offline:
         present = [s for s in subjects if (files.folder / f"{s}.csv").is_file()]
         if not present:
             raise EvalkitError(f"jaster:jmmlu: no subject file (<subject>.csv, e.g. {subjects[0]}.csv) in {files.folder}")
         if len(present) < len(subjects):
-            missing = ", ".join(s for s in subjects if s not in present)
-            notes = (f"{len(present)} of {len(subjects)} subjects in the data folder; missing: {missing}",)
+            missing = [s for s in subjects if s not in present]
+            shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            note = (f"{len(present)} of {len(subjects)} subjects in the data folder, so the split and order are not "
+                    f"llm-jp-eval's; missing: {shown}")
+            notes = (note,)
         subjects = present
-    dev, test = [], []
+    per_subject = []
     for subject in subjects:
         name = f"{subject}.csv"
         url = files.source.extra["file_url"].format(name=name)
         rows = read_csv_rows(files.path(name, url), width=6)
-        examples = [_mc4_example(row, f"{subject}:{i}") for i, row in enumerate(rows)]
-        shuffled = seeded_shuffle(examples)
-        half = len(shuffled) // 2
-        dev.extend(shuffled[:half])
-        test.extend(shuffled[half:])
-    return Splits(test=test, fewshot=dev, fewshot_source="dev", notes=notes)
+        per_subject.append([_mc4_example([_jmmlu_text(f) for f in row], f"{subject}:{i}") for i, row in enumerate(rows)])
+    train, test = jmmlu_splits(per_subject)
+    return Splits(test=test, fewshot=train, fewshot_source="train", notes=notes)
 
 
 def load_mmlu_en(files: DatasetFiles) -> Splits:

@@ -16,7 +16,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 from rapidfuzz import fuzz
-from rapidfuzz.utils import default_process
 
 from evalkit.errors import EvalkitError
 
@@ -49,22 +48,31 @@ def exact_match_figure(prediction: str, gold: str) -> float:
         return 0.0
 
 
-# fuzzywuzzy (which llm-jp-eval's char_f1 follows) drops the Latin-1 range before processing.
+# llm-jp-eval's char_f1 is fuzzywuzzy's token_sort_ratio(prediction, gold) / 100, with
+# python-Levenshtein installed. That function, step by step: drop the characters U+0080-U+00FF
+# (force_ascii), turn every non-word character into a space (`\W`, so `_` stays), lower-case,
+# strip, sort the space-separated tokens; then equal texts score 100, an empty one 0, else the
+# Levenshtein ratio (indel distance; rapidfuzz's fuzz.ratio computes the same) rounded to an integer.
 _LATIN1 = {code: None for code in range(128, 256)}
+_NON_WORD = re.compile(r"(?ui)\W")
+
+
+def _sorted_tokens(text: str) -> str:
+    cleaned = _NON_WORD.sub(" ", text.translate(_LATIN1)).lower().strip()
+    return " ".join(sorted(cleaned.split()))
 
 
 def char_f1(prediction: str, gold: str) -> float:
-    """fuzzywuzzy's token_sort_ratio / 100 (lower-cased, non-alphanumerics to spaces, rounded to an integer percent).
+    """fuzzywuzzy's token_sort_ratio / 100, as llm-jp-eval scores char_f1 (see above).
 
     For Japanese without spaces this is the character-level similarity 2*matches / (len(a) + len(b)).
     """
-    a = default_process(prediction.translate(_LATIN1))
-    b = default_process(gold.translate(_LATIN1))
-    if a == b:  # fuzzywuzzy checks equality first: two empty texts agree
+    a, b = _sorted_tokens(prediction), _sorted_tokens(gold)
+    if a == b:
         return 1.0
     if not a or not b:
         return 0.0
-    return int(round(fuzz.token_sort_ratio(a, b, processor=None))) / 100.0
+    return int(round(fuzz.ratio(a, b))) / 100.0
 
 
 def set_f1(prediction: str, gold: str) -> float:

@@ -1,8 +1,9 @@
 """Reading a folder llm-jp-eval has already preprocessed (evaluation/{test,train}/<dataset>.json), so prompts match it by construction.
 
-Point `-T jaster_dir=PATH` at the folder that holds `evaluation/` (or at `evaluation/` itself). Each
-test file brings llm-jp-eval's own instruction, output length and metrics; few-shot examples are
-the file's `few_shots` (older versions) or the first samples of evaluation/train/<dataset>.json.
+Point `-T jaster_dir=PATH` at the folder llm-jp-eval wrote (see protocol.find_evaluation for the
+layouts read). Each test file brings llm-jp-eval's own instruction, output length and metrics.
+Few-shot examples are the file's `few_shots` when it has some (early releases), else the first
+samples of evaluation/train/<dataset>.json, as llm-jp-eval takes them.
 """
 
 from __future__ import annotations
@@ -13,27 +14,23 @@ from pathlib import Path
 
 from evalkit.errors import EvalkitError
 from evalkit.tasks.jaster.examples import Example, Splits, gold, read_json
+from evalkit.tasks.jaster.protocol import DatasetHead, read_head
 
 
 @dataclass(frozen=True)
 class Preprocessed:
-    """One dataset as llm-jp-eval wrote it: its splits and the settings its test file carries."""
+    """One dataset as llm-jp-eval wrote it: its splits and the head of its test file."""
 
     splits: Splits
-    instruction: str
-    output_length: int
-    metrics: tuple[str, ...]
-    labels: tuple[str, ...]
+    head: DatasetHead
     fingerprint: str
     files: tuple[str, ...]
+    later_keys: tuple[str, ...] = ()  # settings of a later release that 1.3.0's protocol does not apply
 
 
-def evaluation_dir(root: Path) -> Path:
-    """The evaluation/ folder of `-T jaster_dir=ROOT` (ROOT may be that folder itself)."""
-    for candidate in (root / "evaluation", root):
-        if (candidate / "test").is_dir():
-            return candidate.resolve()
-    raise EvalkitError(f"-T jaster_dir={root} holds no evaluation/test folder (llm-jp-eval's preprocessed output)")
+# What later llm-jp-eval releases add to a test file that changes how replies are read or prompts built;
+# evalkit's `jaster` follows 1.3.0 and says so when it meets them.
+LATER_RELEASE_KEYS = ("answer_extract_pattern", "answer_pattern_id", "num_few_shots", "custom_prompt_template")
 
 
 def available(evaluation_dir: Path) -> list[str]:
@@ -56,30 +53,25 @@ def load_preprocessed(evaluation_dir: Path, name: str) -> Preprocessed:
     if not test_path.is_file():
         raise EvalkitError(f"jaster:{name}: {test_path} does not exist (-T jaster_dir)")
     data = read_json(test_path)
+    head = read_head(test_path, data)
     test = _samples(test_path, data)
-    for field_name in ("instruction", "output_length", "metrics"):
-        if field_name not in data:
-            raise EvalkitError(f"{test_path}: lacks '{field_name}'")
     files = [test_path]
-    if isinstance(data.get("few_shots"), list):
-        shots, source = _samples(test_path, data, "few_shots"), "test file few_shots"
+    train_path = evaluation_dir / "train" / f"{name}.json"
+    if data.get("few_shots"):
+        shots, source = _samples(test_path, data, "few_shots"), "the test file's few_shots"
+    elif train_path.is_file():
+        shots, source = _samples(train_path, read_json(train_path)), f"train ({train_path})"
+        files.append(train_path)
     else:
-        train_path = evaluation_dir / "train" / f"{name}.json"
-        if train_path.is_file():
-            shots, source = _samples(train_path, read_json(train_path)), "train"
-            files.append(train_path)
-        else:
-            shots, source = [], "none (no evaluation/train file)"
+        shots, source = [], f"none: no few_shots in the test file and no {train_path}"
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return Preprocessed(
         splits=Splits(test=test, fewshot=shots, fewshot_source=source),
-        instruction=str(data["instruction"]).strip(),
-        output_length=int(data["output_length"]),
-        metrics=tuple(data["metrics"]),
-        labels=tuple(str(label) for label in data.get("label_list") or ()),
+        head=head,
         fingerprint=digest.hexdigest(),
         files=tuple(str(p) for p in files),
+        later_keys=tuple(k for k in LATER_RELEASE_KEYS if data.get(k) not in (None, "", [])),
     )

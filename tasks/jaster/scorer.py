@@ -42,6 +42,10 @@ class JasterScorer(Scorer):
     strict_metric = "strict"
     lenient_metric = "lenient"
 
+    def __init__(self, average: Sequence[str] | None = None) -> None:
+        # The categories AVG averages (llm-jp-eval's); None: every category present.
+        self.average_groups = tuple(average) if average is not None else None
+
     def score(self, items: Sequence[tuple[Sample, list[str]]]) -> list[Score]:
         return [self._score_one(sample, outputs[-1] if outputs else "") for sample, outputs in items]
 

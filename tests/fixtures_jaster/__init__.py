@@ -179,8 +179,9 @@ def mc4_csv(n: int, offset: int = 0, bom: bool = False) -> str:
 
 
 def write_jmmlu(root: Path) -> None:
-    write(root / "jaster/jmmlu/abstract_algebra.csv", mc4_csv(8, bom=True))
-    write(root / "jaster/jmmlu/anatomy.csv", mc4_csv(6, 100))
+    # llm-jp-eval moves 16 test rows into train, so the two subjects hold 21 test rows: 5 stay in test
+    write(root / "jaster/jmmlu/abstract_algebra.csv", mc4_csv(24, bom=True))
+    write(root / "jaster/jmmlu/anatomy.csv", mc4_csv(18, 100))
 
 
 def write_jsts(root: Path) -> None:
@@ -256,10 +257,35 @@ LOCAL_DATASETS = ["jamp", "janli", "jnli", "jsem", "jsick", "jemhopqa", "niilc",
                   "mawps", "mgsm", "jmmlu", "jsts", "jcola-in-domain", "jcola-out-of-domain"]
 
 
+# An invented frame in llm-jp-eval's prompt_frame.json form: where the protocol texts are read from.
+FRAME = {"version": "fixture frame", "head": "[frame] {instruction}", "shot": "\n<in>\n{input}\n<out>\n{output}",
+         "query": "\n<in>\n{input}\n<out>\n"}
+
+
+def instruction_of(name: str) -> str:
+    return f"{name} の指示（fixture）"
+
+
+def write_protocol(root: Path, datasets: list[str] | None = None, folder: str = "jaster/llm-jp-eval-1.3.0",
+                   frame: dict | None = None) -> Path:
+    """A protocol folder: prompt_frame.json and evaluation/test/<dataset>.json heads (no samples needed)."""
+    from evalkit.tasks.jaster.catalog import catalog
+
+    base = root / folder
+    write(base / "prompt_frame.json", json.dumps(frame or FRAME, ensure_ascii=False))
+    for name in datasets or list(catalog().datasets):
+        spec = catalog().datasets[name]
+        head = {"instruction": instruction_of(name), "output_length": spec.output_length + 1,
+                "metrics": list(spec.metrics), "few_shots": [], "samples": []}
+        write(base / "evaluation/test" / f"{name}.json", json.dumps(head, ensure_ascii=False))
+    return base
+
+
 def make_jaster_data(root: Path) -> Path:
-    """The datasets of ../shared/data/jaster (and MGSM under gsm8k/), each a few invented items."""
+    """The datasets of ../shared/data/jaster (and MGSM under gsm8k/), each a few invented items, and a protocol folder."""
     for writer in LOCAL_WRITERS:
         writer(root)
+    write_protocol(root)
     return root
 
 
