@@ -39,9 +39,9 @@ class EvalkitGroup(click.Group):
         try:
             code = super().main(args, prog_name or "evalkit", complete_var, standalone_mode=False, **extra)
         except click.exceptions.Abort:
-            code = _fail("interrupted; re-run the same command to continue where it stopped", 130)
+            code = _fail("interrupted", 130)
         except KeyboardInterrupt:
-            code = _fail("interrupted; re-run the same command to continue where it stopped", 130)
+            code = _fail("interrupted", 130)
         except click.ClickException as exc:
             code = _fail(exc.format_message(), exc.exit_code)
         except EvalkitError as exc:
@@ -128,20 +128,26 @@ def _cache_file(cache_path: Path | None, no_cache: bool) -> Path | None:
 @click.argument("name", required=False)
 @data_dir_option
 def tasks_command(name: str | None, data_dir: Path | None) -> None:
-    """List tasks with their genres and sample counts (counts need local data); NAME: one family and its parameters."""
+    """List the task families, one row each; NAME: one family in full (variants, genres, sample counts, parameters)."""
     from evalkit.console import stdout
     from evalkit.data import resolve_data_dir
     from evalkit.registry import family_of, task_families
     from evalkit.tables import rich_table
-    from evalkit.views import parameters_table, task_list_table
+    from evalkit.task_list import family_notes, family_table, overview_table, parameters_table
 
     data = resolve_data_dir(data_dir)
-    families = [family_of(name.partition(":")[0])[0]] if name else list(task_families().values())
-    stdout.print(rich_table(task_list_table(families, data)))
-    for family in families if name else []:
-        stdout.print(rich_table(parameters_table(family)) if family.params else f"{family.name} takes no task parameters")
-        if family.uses_judge:
-            stdout.print(f"{family.name} is graded by an LLM judge: --judge BACKEND/MODEL")
+    if name is None:
+        stdout.print(rich_table(overview_table(list(task_families().values()), data)))
+    else:
+        family = family_of(name.partition(":")[0])[0]
+        table, unavailable = family_table(family, data)
+        stdout.print(rich_table(table))
+        for line in unavailable:  # task and plugin text: printed as it is, never read as markup
+            stdout.print(line, markup=False, highlight=False)
+        if family.params:
+            stdout.print(rich_table(parameters_table(family)))
+        for note in family_notes(family):
+            stdout.print(note, markup=False, highlight=False)
     if data is None:
         stdout.print("sample counts need local data: pass --data-dir or set EVALKIT_DATA_DIR")
 
@@ -267,9 +273,20 @@ def run_command(ctx: click.Context, tasks_arg: str | None, task_params: tuple[st
     _run_and_report(spec, run_dir, _cache_file(cache_path, no_cache), resume=resume_dir is not None)
 
 
+def _interrupted(run_dir: Path) -> str:
+    """The interrupted run's state and the command that continues it (the same command would start a new,
+    timestamped folder when no --run-name was given)."""
+    from evalkit.store import MANIFEST, RunResult
+
+    if not (run_dir / MANIFEST).exists():
+        return "interrupted before the run started; nothing was written"
+    kept = sum(1 for r in RunResult.read(run_dir).records if r.answered)
+    return f"interrupted; {kept} answers kept in {run_dir}; continue with: evalkit run --resume {run_dir}"
+
+
 def _run_and_report(spec: Any, run_dir: Path, cache: Path | None, resume: bool) -> None:
     from evalkit.console import ProgressReporter, print_results
-    from evalkit.errors import RunFailed
+    from evalkit.errors import Interrupted, RunFailed
     from evalkit.runner import run_evaluation
     from evalkit.store import RunResult
 
@@ -277,6 +294,8 @@ def _run_and_report(spec: Any, run_dir: Path, cache: Path | None, resume: bool) 
     try:
         with ProgressReporter(header) as reporter:
             outcome = run_evaluation(spec, run_dir, cache_path=cache, reporter=reporter, resume=resume)
+    except KeyboardInterrupt:
+        raise Interrupted(_interrupted(run_dir)) from None
     except RunFailed:
         run = RunResult.read(run_dir)
         print_results(run.summary(), run.manifest)

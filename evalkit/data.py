@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -108,17 +109,65 @@ class DataSplit:
     fingerprint: str
 
 
+HUB_PROBE_TIMEOUT_S = 5.0
+NO_DATA_DIR_HINT = (f"pass --data-dir DIR (or set ${DATA_DIR_ENV}) with the benchmark's files, laid out like "
+                    "../shared/data (README: Data)")
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether the Hub answers at all, asked once in a few seconds (datasets would retry for half a minute)."""
+    import urllib.error
+    import urllib.request
+
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    try:
+        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
+        return True
+    except urllib.error.HTTPError:
+        return True  # it answered
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+@contextmanager
+def _offline(offline: bool) -> Iterator[None]:
+    """datasets and huggingface_hub in offline mode for the duration (they read their settings at import)."""
+    if not offline:
+        yield
+        return
+    import datasets.config
+    import huggingface_hub.constants
+
+    saved = [(module, attr, getattr(module, attr)) for module, attr in (
+        (datasets.config, "HF_HUB_OFFLINE"), (datasets.config, "HF_DATASETS_OFFLINE"),
+        (huggingface_hub.constants, "HF_HUB_OFFLINE")) if hasattr(module, attr)]
+    for module, attr, _ in saved:
+        setattr(module, attr, True)
+    try:
+        yield
+    finally:
+        for module, attr, value in saved:
+            setattr(module, attr, value)
+
+
 def load_hub_split(path: str, name: str | None, split: str) -> DataSplit:
-    """One split from the Hugging Face Hub; a clear error when offline."""
+    """One split from the Hugging Face Hub (or the local datasets cache when the Hub cannot be reached);
+    one line saying how to pass local data when neither has it."""
+    online = hub_reachable()
     try:
         import datasets  # heavy: imported only on this path
     except ImportError as exc:  # pragma: no cover - datasets is a dependency
         raise EvalkitError("loading from the Hub needs the `datasets` package") from exc
+    where = f"{path}{'/' + name if name else ''} [{split}]"
     try:
-        ds = datasets.load_dataset(path, name, split=split)
+        with _offline(not online):  # only the datasets cache, at once, instead of retrying the network
+            ds = datasets.load_dataset(path, name, split=split)
     except Exception as exc:
-        raise EvalkitError(
-            f"could not load {path}{'/' + name if name else ''} [{split}] from the Hugging Face Hub "
-            f"({type(exc).__name__}); offline, pass --data-dir with a local copy"
-        ) from exc
+        if not online:
+            raise EvalkitError(f"no data folder was given, the Hugging Face Hub cannot be reached, and {where} is not "
+                               f"in the local datasets cache: {NO_DATA_DIR_HINT}") from None
+        raise EvalkitError(f"could not load {where} from the Hugging Face Hub ({type(exc).__name__}: "
+                           f"{str(exc)[:200]}); {NO_DATA_DIR_HINT}") from None
     return DataSplit(rows=[dict(row) for row in ds], fingerprint=f"hf:{path}:{name}:{split}:{ds._fingerprint}")

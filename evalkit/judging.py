@@ -9,6 +9,7 @@ when they are built. Before any judge call the run says how many it will make.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Sequence
 
 from evalkit.backends.base import Backend, BackendSettings, load_backend
@@ -38,8 +39,8 @@ def load_judge(spec: RunSpec, cache: RequestCache | None, backend: Backend | Non
     return JudgeModel(spec.judge, managed(backend, cache, spec), dict(spec.judge_args))
 
 
-def announce(note: Callable[[str], None], prepared: PreparedTask, answers: Sequence[Sample]) -> None:
-    """Tell the person watching what scoring `answers` (one per sample and choice) will take."""
-    line = prepared.task.scorer.plan(answers) if answers else None
+def announce(note: Callable[[str], None], prepared: PreparedTask, answers: Sequence[Sample], run_dir: Path) -> None:
+    """Tell the person watching what scoring `answers` (one per sample and choice) of the run in `run_dir` will take."""
+    line = prepared.task.scorer.plan(answers, run_dir) if answers else None
     if line:
         note(line)

@@ -38,6 +38,9 @@ class TaskInfo(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="every task parameter's value, defaults included")
     average_groups: list[str] | None = Field(
         default=None, description="the genre groups the `all` row averages (None: every group); see evalkit.summary")
+    table_metrics: list[str | None] | None = Field(
+        default=None, description="the metrics a summary table shows as strict and lenient, when not those above "
+                                  "(HumanEval: pass@1 per problem)")
     notes: list[str] = Field(default_factory=list,
                              description="where the run's data departs from the protocol the task reproduces")
 

@@ -40,6 +40,7 @@ class PreparedTask:
                         metrics=list(scorer.metrics), strict_metric=scorer.strict_metric,
                         lenient_metric=scorer.lenient_metric, value_range=scorer.value_range, params=dict(self.params),
                         average_groups=list(scorer.average_groups) if scorer.average_groups is not None else None,
+                        table_metrics=list(scorer.table_metrics) if scorer.table_metrics else None,
                         notes=list(self.notes))
 
 

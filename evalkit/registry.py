@@ -48,6 +48,10 @@ class TaskFamily:
     `params` are the family's `-T` parameters; `uses_judge` says its scorer grades with the run's
     judge model (loaded only when some task of the run uses one); `tables` draws the family's own
     tables from the summary rows of one of its tasks (MT-Bench: per category and turn).
+    `overview`, for a family too big to name every variant or count its samples in `evalkit tasks`'
+    one row per family, gives that row's two cells cheaply from the data folder (or None): its task
+    names folded (`jaster, jaster:chat + 13 categories, ...`) and what it shows for samples; without
+    one, the row names every variant and counts each one's samples (`evalkit tasks NAME` always does).
     """
 
     name: str
@@ -57,6 +61,7 @@ class TaskFamily:
     params: tuple[Param, ...] = ()
     uses_judge: bool = False
     tables: Callable[[str, "pd.DataFrame"], list["ResultTable"]] | None = None
+    overview: Callable[[Path | None], tuple[str, str]] | None = None
 
     def task_names(self) -> list[str]:
         return [self.name if not v else f"{self.name}:{v}" for v in self.variants]

@@ -19,7 +19,7 @@ from evalkit.errors import EvalkitError
 from evalkit.judging import announce, load_judge
 from evalkit.manifest import now_iso
 from evalkit.outcome import RunOutcome, finish_run
-from evalkit.plan import PreparedTask, prepare_tasks, task_params_of
+from evalkit.plan import PreparedTask, prepare_tasks, task_params_of, uses_judge
 from evalkit.records import SampleRecord
 from evalkit.registry import family_of
 from evalkit.scoring import ScoringPool, rescored
@@ -82,6 +82,9 @@ def rescore_run(
 ) -> RunOutcome:
     """Score the stored outputs again with the current scorers, without calling the model."""
     store = RunStore.open(run_dir)
+    if judge is not None and not uses_judge(store.manifest.spec):
+        raise EvalkitError(f"--judge: no task of {run_dir} ({', '.join(store.manifest.spec.tasks)}) is graded by a "
+                           "judge, so there is nothing to judge; drop --judge to score it again")
     spec = respecified(store.manifest.spec, judge, judge_base_url, judge_args, task_params)
     cache = RequestCache(cache_path) if cache_path else None
     try:
@@ -93,8 +96,9 @@ def rescore_run(
             if not p.task.scorer.available:
                 note(f"{p.task.name}: no --judge given and the run names none: its stored judgments are kept")
             else:
-                announce(note, p, [samples[r.task, r.sample_id] for r in records
-                                   if r.task == p.task.name and r.answered and r.outputs])
+                answers = [samples[r.task, r.sample_id] for r in records
+                           if r.task == p.task.name and r.answered and r.outputs]
+                announce(note, p, answers, run_dir)
         tasks = {p.task.name: p.task for p in prepared}
 
         async def rescore_all() -> list[SampleRecord]:
@@ -119,7 +123,7 @@ def rescore_run(
             cache.close()
     store.update(spec=spec.written(), tasks={**store.manifest.tasks, **{p.task.name: p.info() for p in prepared}},
                  rescored_at=now_iso())
-    return finish_run(store, {p.task.name: p.task.scorer.aggregate for p in prepared},
+    return finish_run(store, {p.task.name: p.task.scorer for p in prepared},
                       judge_stats=model.backend.stats if model else None)
 
 

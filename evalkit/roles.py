@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 from evalkit.types import Request, Sample, Score
@@ -35,6 +36,9 @@ class Scorer(ABC):
     lenient_metric: str | None = None
     value_range: tuple[float, float] = (0.0, 1.0)
     average_groups: tuple[str, ...] | None = None
+    # What a summary table shows as strict and lenient when not strict_metric / lenient_metric: a
+    # group-level metric such as HumanEval's pass@1 per problem.
+    table_metrics: tuple[str, str | None] | None = None
 
     @property
     def strict_metric(self) -> str:
@@ -65,8 +69,14 @@ class Scorer(ABC):
         scores it again from the stored answers, without asking the model."""
         return False
 
-    def plan(self, samples: Sequence[Sample]) -> str | None:
-        """A line for the person watching before scoring these samples starts (a judge's call count)."""
+    def failed(self, record: "SampleRecord") -> bool:
+        """Whether an answered record could not be scored (a judge gave no rating). Such records count
+        against the run's --max-error-rate like failed requests."""
+        return False
+
+    def plan(self, samples: Sequence[Sample], run_dir: "Path") -> str | None:
+        """A line for the person watching before scoring these samples of the run in `run_dir` starts
+        (a judge's call count)."""
         return None
 
 

@@ -117,7 +117,7 @@ async def _execute(spec: RunSpec, prepared: Sequence[PreparedTask], model: Manag
         # Answers whose scoring is unfinished (a judge request that failed) are scored again from
         # the stored answers, not regenerated.
         redo = unfinished(p, stored)
-        announce(reporter.note, p, [s for s, _ in pending] + [s for s, _ in redo])
+        announce(reporter.note, p, [s for s, _ in pending] + [s for s, _ in redo], store.dir)
         total = len(p.samples) * spec.num_samples
         reporter.task_started(p.task.name, total, total - len(pending))
         await rescore_incomplete(p, redo, store, pool)
@@ -155,7 +155,14 @@ def run_evaluation(
             cache.close()
         raise
     model = managed(backend, cache, spec)
+    for line in backend.plan_notes({p.task.name: [s.id for s in p.samples] for p in prepared}):
+        reporter.note(line)
+    # A resumed run's wall time counts every session: what the earlier ones recorded, and this one.
+    earlier = (store.manifest.timings or {}).get("wall_seconds", 0.0)
     started = time.monotonic()
+
+    def wall_seconds() -> float:
+        return earlier + time.monotonic() - started
 
     async def execute() -> None:
         try:
@@ -169,11 +176,12 @@ def run_evaluation(
     try:
         asyncio.run(execute())
     except BaseException:
-        store.update(status="interrupted", requests=model.stats, judge_requests=judge.backend.stats if judge else None)
+        store.update(status="interrupted", requests=model.stats, judge_requests=judge.backend.stats if judge else None,
+                     timings={"wall_seconds": round(wall_seconds(), 3)})
         raise
     finally:
         if cache:
             cache.close()
-    return finish_run(store, {p.task.name: p.task.scorer.aggregate for p in prepared}, model.stats,
-                      time.monotonic() - started, judge.backend.stats if judge else None)
+    return finish_run(store, {p.task.name: p.task.scorer for p in prepared}, model.stats,
+                      wall_seconds(), judge.backend.stats if judge else None, backend)
 

@@ -22,13 +22,17 @@ class ResultTable:
     tones: Mapping[tuple[int, int], Tone] = field(default_factory=dict)  # (row, column) -> tone
 
 def rich_table(table: ResultTable):
-    """The table as a rich Table for the console."""
+    """The table as a rich Table for the console; no text in it is read as rich markup, so a task's
+    `pip install 'evalkit[jaster-mecab]'` prints with its brackets."""
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
-    drawn = Table(title=table.title, caption=table.caption or None)
-    for i, column in enumerate(table.columns):  # numbers never wrap (and are measured faster for it)
-        drawn.add_column(column, justify="left" if i < table.left_aligned else "right", no_wrap=i >= table.left_aligned)
+    drawn = Table(title=escape(table.title), caption=escape(table.caption) if table.caption else None)
+    for i, column in enumerate(table.columns):  # numbers never wrap (and are measured faster for it); a name
+        # or word wider than its column folds onto the next line rather than losing its end to an ellipsis
+        drawn.add_column(escape(column), justify="left" if i < table.left_aligned else "right",
+                         no_wrap=i >= table.left_aligned, overflow="fold" if i < table.left_aligned else "ellipsis")
     colours = {"good": "green", "bad": "red", "": ""}
     for i, row in enumerate(table.rows):  # Text, not markup: nothing in a cell is read as a style, and it is faster
         drawn.add_row(*(Text(c, style=colours[table.tones.get((i, j), "")]) for j, c in enumerate(row)),

@@ -6,7 +6,6 @@ the HTML report alike.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from evalkit.summary import ALL, GROUP_SEPARATOR
@@ -16,7 +15,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from evalkit.manifest import RunManifest, TaskInfo
-    from evalkit.registry import TaskFamily
     from evalkit.store import RunResult
 
 
@@ -33,31 +31,61 @@ def is_grouped(genres: Sequence[str]) -> bool:
     return any(GROUP_SEPARATOR in genre for genre in genres)
 
 
+def table_metrics_of(info: "TaskInfo | None") -> tuple[str, str | None]:
+    """The metrics a summary table's strict and lenient columns show for a task: its table metrics where
+    it names them (HumanEval's pass@1 per problem), else its strict and lenient metrics."""
+    if info is None:
+        return "", None
+    if info.table_metrics:
+        strict, lenient = (list(info.table_metrics) + [None])[:2]
+        return strict or info.strict_metric, lenient
+    return info.strict_metric, info.lenient_metric
+
+
 def summary_table(summary: "pd.DataFrame", tasks: Mapping[str, "TaskInfo"]) -> ResultTable:
-    """Task x genre rows; strict, lenient, format-violation and error columns side by side."""
+    """Task x genre rows; strict, lenient, format-violation and error columns side by side.
+
+    n is what the strict value is a mean over (samples, or a pass@k's problems); a task with one genre
+    gets its `all` row alone; with one task the task column goes (room for Jaster's dataset names at 80
+    columns) and the title names it."""
     cells = {(r.task, r.genre, r.metric): (r.value, r.n) for r in summary.itertuples(index=False)}
     seen = list(dict.fromkeys((r.task, r.genre) for r in summary.itertuples(index=False)))
-    grouped = {task for task in dict.fromkeys(t for t, _ in seen) if is_grouped([g for t, g in seen if t == task])}
+    names = list(dict.fromkeys(t for t, _ in seen))
+    grouped = {task for task in names if is_grouped([g for t, g in seen if t == task])}
+    single_genre = {task for task in names if len([g for t, g in seen if t == task and g != ALL]) == 1}
+    one_task = len(names) == 1
     rows, emphasized = [], set()
     for task, genre in seen:
-        info = tasks.get(task)
-        strict = cells.get((task, genre, info.strict_metric if info else ""), (None, 0))
-        lenient = cells.get((task, genre, info.lenient_metric), (None, 0)) if info and info.lenient_metric else (None, 0)
+        if task in single_genre and task not in grouped and genre != ALL:
+            continue  # the same numbers as its `all` row
+        strict_name, lenient_name = table_metrics_of(tasks.get(task))
+        strict = cells.get((task, genre, strict_name), (None, 0))
+        lenient = cells.get((task, genre, lenient_name), (None, 0)) if lenient_name else (None, 0)
         violation = cells.get((task, genre, "format_violation"), (None, 0))
         errors = cells.get((task, genre, "error_rate"), (None, 0))
+        n = strict[1] if strict[0] is not None else errors[1]
         if task in grouped and GROUP_SEPARATOR not in genre:  # AVG and the group rows: the numbers people quote
             emphasized.add(len(rows))
-        rows.append((task, genre_label(genre, task in grouped), str(errors[1]), cell(strict[0]), cell(lenient[0]),
-                     cell(violation[0]), cell(errors[0])))
-    caption = "; ".join(f"{task}: strict = {info.strict_metric}, lenient = {info.lenient_metric or '–'}"
-                        for task, info in tasks.items())
-    if grouped:
-        caption += "; AVG = mean of the groups (bold), each group = mean of the genres under it"
-        caption += "".join(average_note(task, info, [g for t, g in seen if t == task])
-                           for task, info in tasks.items() if task in grouped)
+        row = (genre_label(genre, task in grouped), str(n), cell(strict[0]), cell(lenient[0]), cell(violation[0]),
+               cell(errors[0]))
+        rows.append(row if one_task else (task, *row))
+    named = []
+    for task, info in tasks.items():
+        strict_name, lenient_name = table_metrics_of(info)
+        said = [f"strict = {strict_name}"] if strict_name != "strict" else []
+        said += [f"lenient = {lenient_name}"] if lenient_name and lenient_name != "lenient" else []
+        if said:
+            named.append(f"{task}: {', '.join(said)}")
+    caption = "; ".join(named)
+    for task in names:
+        if task in grouped:
+            said = average_note(task, tasks[task], [g for t, g in seen if t == task]) if task in tasks else ""
+            caption += f"; {said or (task + ' AVG = mean of the groups')} (bold; each group = mean of the genres under it)"
     caption += "".join(f"; {task}: {note}" for task, info in tasks.items() for note in info.notes)
-    return ResultTable("evalkit summary", ("task", "genre", "n", "strict", "lenient", "format violation", "errors"),
-                       tuple(rows), caption, frozenset(emphasized), left_aligned=2)
+    columns = ("genre", "n", "strict", "lenient", "format violation", "errors")
+    return ResultTable(f"evalkit summary: {names[0]}" if one_task else "evalkit summary",
+                       columns if one_task else ("task", *columns), tuple(rows), caption.removeprefix("; "),
+                       frozenset(emphasized), left_aligned=1 if one_task else 2)
 
 
 def average_note(task: str, info: "TaskInfo", genres: Sequence[str]) -> str:
@@ -70,7 +98,7 @@ def average_note(task: str, info: "TaskInfo", genres: Sequence[str]) -> str:
     outside = sorted(present - set(info.average_groups))
     if not counted:
         return ""
-    note = f"; {task} AVG = mean of {', '.join(counted)}"
+    note = f"{task} AVG = mean of {', '.join(counted)}"
     if missing:
         note += f" (not run, so not averaged: {', '.join(missing)})"
     if outside:
@@ -178,32 +206,3 @@ def group_metrics(run: "RunResult", task: str):
             continue
     return None
 
-
-def task_list_table(families: Sequence["TaskFamily"], data: Path | None) -> ResultTable:
-    """`evalkit tasks`: every task of these families, with its genres and sample count when data is local."""
-    from evalkit.errors import EvalkitError
-    from evalkit.registry import TaskOptions, build_task
-
-    rows = []
-    for family in families:
-        for name, (_, about) in zip(family.task_names(), family.variants.items()):
-            genres, count = "–", "–"
-            if data is not None:
-                try:
-                    samples = build_task(name, TaskOptions(data_dir=data)).load().samples
-                    genres, count = ", ".join(sorted({s.genre for s in samples})), str(len(samples))
-                except EvalkitError as exc:
-                    count = f"unavailable ({exc})"
-            rows.append((name, family.description + (f" — {about}" if about else ""), genres, count))
-    return ResultTable("evalkit tasks", ("task", "description", "genres", "samples"), tuple(rows), left_aligned=4)
-
-
-def parameters_table(family: "TaskFamily") -> ResultTable:
-    """`evalkit tasks NAME`: the family's -T parameters."""
-    rows = tuple((p.name, p.type + (f" ({'|'.join(p.choices)})" if p.choices else ""),
-                  "required" if p.required else "–" if p.default is None else str(p.default), p.scope, p.help)
-                 for p in family.params)
-    return ResultTable(f"{family.name}: task parameters (-T KEY=VALUE)",
-                       ("parameter", "type", "default", "scope", "what it does"), rows,
-                       "scope task: fixed for the life of a run folder; scoring: only how answers are scored, so "
-                       "`evalkit score RUN -T KEY=VALUE` may change it", left_aligned=5)

@@ -101,7 +101,7 @@ def import_fastchat(questions: Path, judgments: Sequence[Path], output_dir: Path
         for record in records:
             store.append(record)
         store.close()
-        outcome = finish_run(store, {task_name: task.scorer.aggregate})
+        outcome = finish_run(store, {task_name: task.scorer})
         imported.append(ImportedRun(model, run_dir, outcome))
     return imported
 

@@ -36,7 +36,7 @@ JUDGE_MAX_TOKENS = 2048  # FastChat's budget for an OpenAI judge's reply
 RETRY_TEMPERATURE = 0.7
 FORMAT_NAMES = ("json_schema", "json_object", "text")
 TEXT = len(FORMAT_NAMES) - 1  # the format level of free text
-NOT_JUDGED = "not judged: no --judge was given; grade the stored answers with `evalkit score RUN --judge BACKEND/MODEL`"
+NOT_JUDGED = "not judged: no --judge was given"
 
 
 @dataclass(frozen=True)
@@ -110,17 +110,20 @@ class MTBenchJudge(Judge):
     def judge_name(self) -> str | None:
         return self.judge.name if self.judge else None
 
-    def plan(self, samples: Sequence[Sample]) -> str:
+    def plan(self, samples: Sequence[Sample], run_dir: Path) -> str:
         """How many judge calls grading these answers (one per sample and choice) takes."""
         if self.judge is None:
-            return f"{self.task_name}: {NOT_JUDGED}"
+            return (f"{self.task_name}: {NOT_JUDGED}; the answers are kept: grade them with "
+                    f"evalkit score {run_dir} --judge BACKEND/MODEL")
         turns = sum(len(s.turns) for s in samples)
         pairwise = 2 * turns if self.baseline is not None else 0
-        line = (f"{self.task_name}: judge {self.judge_name} will make {turns + pairwise} judge calls "
-                f"({len(samples)} answers x turns = {turns} single-answer gradings")
+        per_answer = {len(s.turns) for s in samples}
+        each = (f"{len(samples)} answers x {per_answer.pop()} turns" if len(per_answer) == 1
+                else f"{len(samples)} answers, {turns} turns in all")
+        line = f"{self.task_name}: judge {self.judge_name} will make {turns + pairwise} judge calls ({turns} single-answer gradings"
         if pairwise:
             line += f" + {pairwise} pairwise, both orders against {self.baseline_name}"
-        return (f"{line}); an unreadable verdict is asked again at most {self.settings.retries} times; "
+        return (f"{line}; {each}); an unreadable verdict is asked again at most {self.settings.retries} times; "
                 "calls answered before come from the cache")
 
     def incomplete(self, record: SampleRecord) -> bool:
@@ -128,6 +131,10 @@ class MTBenchJudge(Judge):
         if self.judge is None:
             return False
         return any(kind.startswith("request") for kind in judge_failure_kinds(record.details))
+
+    def failed(self, record: SampleRecord) -> bool:
+        """Whether some judgment of the record failed (a request, or a verdict that could not be read)."""
+        return self.judge is not None and bool(judge_failure_kinds(record.details))
 
     def aggregate(self, records: Sequence[SampleRecord]) -> dict[str, float | None]:
         return aggregate(records)

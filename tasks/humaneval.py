@@ -157,6 +157,8 @@ class CodeScorer(Scorer):
         self.chat = chat
         self.metrics = ("passed", "passed_lenient") if chat else ("passed",)
         self.lenient_metric = "passed_lenient" if chat else None
+        # the summary table shows pass@1 per problem, not `passed` per answer
+        self.table_metrics = ("pass@1", "lenient_pass@1" if chat else None)
         self._allowed = allowed
         self._sandbox = sandbox
 

@@ -120,6 +120,19 @@ class MTBench(Task):
             "rows": len(samples),
         })
 
+    def limit(self, samples: Sequence[Sample], n: int) -> list[Sample]:
+        """`--limit n` spread over the categories: the first question of each, then the second, ...; a
+        quick check then sees every category instead of n questions of the first one."""
+        by_category: dict[str, list[Sample]] = {}
+        for sample in samples:
+            by_category.setdefault(sample.genre, []).append(sample)
+        chosen: set[str] = set()
+        for rank in range(max((len(v) for v in by_category.values()), default=0)):
+            for members in by_category.values():
+                if len(chosen) < n and rank < len(members):
+                    chosen.add(members[rank].id)
+        return [s for s in samples if s.id in chosen]
+
     def temperature(self, category: str) -> float:
         if self.options.temperature is not None:
             return self.options.temperature

@@ -23,6 +23,7 @@ from evalkit.sandbox import Sandbox, SandboxLimits
 from evalkit.spec import RunSpec
 from evalkit.tasks.humaneval import LMEVAL_STOP, JHUMANEVAL, apply_errata, mean_pass_at_k, pass_at_k
 from evalkit.testing.scripted import ScriptedBackend
+from evalkit.views import summary_table
 
 PROBLEMS = [
     {"task_id": "Toy/0", "entry_point": "add_one",
@@ -206,6 +207,10 @@ def test_sampled_answers_give_per_answer_reasons_and_pass_at_k_for_every_k(he_da
     assert "pass@4" not in rows.index
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert manifest["spec"]["allow_code_execution"] is True
+    # the summary table shows pass@1 over the 4 problems, not `passed` over the 12 answers
+    table = summary_table(outcome.summary, outcome.manifest.tasks)
+    all_row = next(row for row in table.rows if row[0] == "all")
+    assert all_row[1:3] == ("4", "0.3333") and "humaneval: strict = pass@1" in table.caption
 
 
 CHAT_REPLIES = {  # kind of reply -> (reply for a problem, strict passed, lenient passed, format_ok)

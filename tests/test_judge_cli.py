@@ -56,13 +56,13 @@ def test_answers_stored_without_a_judge_are_graded_by_score_without_regenerating
     data = make_mt_bench_data(tmp_path / "data")
     result = invoke(*run_args(data, tmp_path / "out", server))
     assert result.exit_code == 0, result.output
-    assert "evalkit score RUN --judge" in result.stderr
+    assert f"evalkit score {tmp_path / 'out' / 'r'} --judge BACKEND/MODEL" in " ".join(result.stderr.split())
     run_dir = tmp_path / "out" / "r"
     assert pd.isna(pd.read_csv(run_dir / "summary.csv").query("genre == 'all' and metric == 'score'").value.iloc[0])
     result = invoke("score", run_dir, "--judge", "openai/stub", "--judge-base-url", server,
                     "--cache", tmp_path / "out" / "cache.sqlite")
     assert result.exit_code == 0, result.output
-    assert "will make 4 judge calls (2 answers" in result.stderr
+    assert "will make 4 judge calls (4 single-answer gradings; 2 answers x 2 turns)" in " ".join(result.stderr.split())
     assert value(run_dir, "score") == 6.0
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["spec"]["judge"] == "openai/stub" and manifest["judge_requests"]["sent"] == 4

@@ -93,7 +93,8 @@ def test_japanese_first_turns_use_the_japanese_prompts_and_second_turns_the_engl
 def test_the_number_of_judge_calls_is_announced_before_the_run(mtb_dir, tmp_path):
     notes = Notes()
     run(mtb_dir, tmp_path / "run", rate_by_turn, reporter=notes, limit=2, num_samples=3)
-    assert notes.events[0].startswith("mt_bench: judge openai/judge will make 12 judge calls (6 answers")
+    assert notes.events[0].startswith("mt_bench: judge openai/judge will make 12 judge calls (12 single-answer "
+                                      "gradings; 6 answers x 2 turns)")
     assert notes.events[1] == "started"
 
 
@@ -105,7 +106,7 @@ def test_an_unreadable_verdict_is_asked_again_then_counted_as_a_judge_failure(mt
             return "Let me think about it."  # readable on the second try
         return "Rating: [[4]]"
 
-    outcome, _, backend = run(mtb_dir, tmp_path / "run", judge)
+    outcome, _, backend = run(mtb_dir, tmp_path / "run", judge, max_error_rate=0.2)  # 1 of 6 may fail
     asked = [(r.choice, r.params.temperature) for r in backend.received if (r.sample_id, r.turn) == ("81", 1)]
     assert asked == [(0, 0.0), (1, 0.7), (2, 0.7)]  # a new cache key each time, sampled after the first
     failed = records(tmp_path / "run")[("81", 0)]
@@ -130,17 +131,18 @@ def test_a_failed_judge_request_is_recorded_and_a_rerun_judges_only_it(mtb_dir, 
                                                             retry_after=0.0))
         return "Rating: [[5]]"
 
-    _, model, judge = run(mtb_dir, out, overloaded, cache=cache, max_retries=2)
+    _, model, judge = run(mtb_dir, out, overloaded, cache=cache, max_retries=2, max_error_rate=0.5)
     assert sum(1 for r in judge.received if r.sample_id == "82" and r.turn == 1) == 3  # 1 try + 2 retries
     entry = records(out)[("82", 0)]["details"]["judgments"]["turn2"][0]
     assert entry["failure"] == "request: HTTP 429: rate limited (after 3 attempts)"
     assert summary(out).loc[("all", "judge_failures"), "value"] == 2
 
     notes = Notes()
-    _, model, judge = run(mtb_dir, out, lambda r: "Rating: [[5]]", cache=cache, reporter=notes, max_retries=2)
+    _, model, judge = run(mtb_dir, out, lambda r: "Rating: [[5]]", cache=cache, reporter=notes, max_retries=2,
+                          max_error_rate=0.5)
     assert model.received == []  # nothing regenerated
     assert sorted((r.sample_id, r.turn) for r in judge.received) == [("82", 1), ("86", 1)]  # only what was missing
-    assert "will make 4 judge calls (2 answers" in notes.events[0]
+    assert "will make 4 judge calls (4 single-answer gradings; 2 answers x 2 turns)" in notes.events[0]
     assert summary(out).loc[("all", "judge_failures"), "value"] == 0
     assert records(out)[("82", 0)]["scores"]["turn2"] == 5.0
 
@@ -150,10 +152,10 @@ def test_without_a_judge_answers_are_stored_unscored_and_score_grades_them_later
     model = ScriptedBackend(model_reply)
     out = tmp_path / "run"
     run_evaluation(spec(mtb_dir, judge=None, limit=2), out, cache_path=None, backend=model, reporter=notes)
-    assert "evalkit score RUN --judge" in notes.events[0]
+    assert f"grade them with evalkit score {out} --judge BACKEND/MODEL" in notes.events[0]
     record = records(out)[("81", 0)]
     assert record["outputs"] == ["answer 81 turn 1 choice 0", "answer 81 turn 2 choice 0"]
-    assert set(record["scores"].values()) == {None} and "evalkit score" in record["details"]["note"]
+    assert set(record["scores"].values()) == {None} and record["details"]["note"] == "not judged: no --judge was given"
 
     kept = rescore_run(out)  # no judge anywhere: the stored records stay as they are
     assert pd.isna(kept.summary.set_index(["genre", "metric"]).loc[("all", "score"), "value"])

@@ -7,8 +7,10 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from evalkit.backends.managed import RetryPolicy
+from evalkit.errors import RunFailed
 from evalkit.runner import run_evaluation
 from evalkit.spec import RunSpec
 from evalkit.testing.scripted import ScriptedBackend
@@ -23,7 +25,7 @@ def judge_reply(prompt: str) -> str:
 
 
 def judged_run(data: Path, out: Path, cache: Path, base_url: str):
-    spec = RunSpec(tasks=["mt_bench"], model="scripted/model", data_dir=str(data), judge="openai/stub-judge",
+    spec = RunSpec(tasks=["mt_bench"], model="scripted/model", data_dir=str(data), judge="openai/stub",
                    judge_base_url=base_url, max_retries=MAX_RETRIES, concurrency=4)
     model = ScriptedBackend(model_reply)
     return run_evaluation(spec, out, cache_path=cache, backend=model), model
@@ -43,7 +45,10 @@ def test_judge_outage_is_retried_within_bounds_recorded_and_filled_in_by_a_rerun
     outage = StubConfig(fault_rate=0.8, faults=("http429", "http500"), retry_after=0.0, seed=3, log=first_log,
                         reply=judge_reply)
     with StubServer(outage) as base_url:
-        outcome, _ = judged_run(data, out, cache, base_url)
+        with pytest.raises(RunFailed, match=r"answers could not be graded by the judge .*; evalkit score .* grades them "
+                                            r"again"):
+            judged_run(data, out, cache, base_url)
+    manifest = json.loads((out / "run.json").read_text())
 
     sent = log_lines(first_log)
     assert {e["fault"] for e in sent} >= {"http429", "http500"}
@@ -55,15 +60,15 @@ def test_judge_outage_is_retried_within_bounds_recorded_and_filled_in_by_a_rerun
     assert all(r["error"] is None for r in records)  # the answers are fine; the run still has its table
     summary = pd.read_csv(out / "summary.csv").set_index(["genre", "metric"])
     assert summary.loc[("all", "judge_failures"), "value"] == len(failures)
-    assert outcome.manifest.status == "completed"
-    assert outcome.manifest.judge_requests.errors == len(failures)
+    assert manifest["status"] == "failed"  # judge failures count against --max-error-rate
+    assert manifest["judge_requests"]["errors"] == len(failures)
 
     # The judge recovers (same address): the same command judges only what is missing; answers and
     # verdicts already given come from the cache.
     port = int(base_url.rsplit(":", 1)[1].split("/")[0])
     with StubServer(StubConfig(log=second_log, reply=judge_reply), port=port) as same_url:
         outcome, model = judged_run(data, out, cache, same_url)
-    assert model.received == []
+    assert model.received == [] and outcome.manifest.status == "completed"
     assert len(log_lines(second_log)) == len(failures)
     summary = pd.read_csv(out / "summary.csv").set_index(["genre", "metric"])
     assert summary.loc[("all", "judge_failures"), "value"] == 0

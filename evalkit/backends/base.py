@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping, Sequence
 
 from evalkit.errors import EvalkitError
 from evalkit.plugins import entry_points_of, load_plugin
@@ -35,6 +35,16 @@ class Backend(ABC):
     async def aclose(self) -> None:
         """Release connections or engines; the run calls it once, at the end."""
 
+    def plan_notes(self, planned: Mapping[str, Sequence[str]]) -> list[str]:
+        """Lines for the person watching once the run's samples are known (task -> sample ids): what
+        this backend will not be able to answer, what of its own input no sample asks for."""
+        return []
+
+    def failure_advice(self, kind: str) -> str | None:
+        """What to do about failed samples whose errors are all of this kind, when this backend knows
+        better than retrying (a replay file lacking them); None: re-running retries them."""
+        return None
+
 
 @dataclass(frozen=True)
 class BackendSettings:
@@ -44,6 +54,7 @@ class BackendSettings:
     request_timeout: float = 600.0
     check_server: bool = True  # ask the server for /models before the run starts
     model_args: dict[str, Any] = field(default_factory=dict)  # engine arguments (vllm)
+    flag: str = "--model"  # the flag that named this model ("--judge" for the judge), for messages; set by load_backend
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ def load_backend(model: str, settings: BackendSettings = BackendSettings(), flag
     if kind is None:
         usages = ", ".join(backend_kind(k).usage for k in sorted(backend_kinds()))  # type: ignore[union-attr]
         raise EvalkitError(f"{flag} {model!r} is not BACKEND/MODEL; use one of {usages}")
-    backend = kind.create(target, settings)
+    backend = kind.create(target, replace(settings, flag=flag))
     if not isinstance(backend, Backend):
         raise EvalkitError(f"backend plugin {name!r} built a {type(backend).__name__}, not an evalkit Backend")
     return backend

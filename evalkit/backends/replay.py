@@ -7,7 +7,7 @@ strings for multi-turn tasks. A sample missing from the file is recorded as an e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from evalkit.backends.base import Backend, BackendKind
 from evalkit.data import iter_jsonl
@@ -52,6 +52,27 @@ class ReplayBackend(Backend):
 
     async def generate(self, requests: Sequence[Request]) -> list[Completion]:
         return [self._answer(r) for r in requests]
+
+    def plan_notes(self, planned: Mapping[str, Sequence[str]]) -> list[str]:
+        """The run's samples the file has no line for, and the file's lines no sample of the run asks for."""
+        wanted = {(task, sample_id) for task, ids in planned.items() for sample_id in ids}
+        missing = [key for task, ids in planned.items() for key in ((task, i) for i in ids) if key not in self._outputs]
+        unknown = [key for key in self._outputs if key not in wanted]
+        notes = []
+        if missing:
+            notes.append(f"{len(missing)} of {len(wanted)} samples have no line in {self.path} (first: "
+                         f"{missing[0][0]} sample {missing[0][1]}): they will be recorded as failed; add their lines, "
+                         "or pass --limit N to run only the first N of each task")
+        if unknown:
+            notes.append(f"{len(unknown)} line(s) of {self.path} match no sample of this run (first: {unknown[0][0]} "
+                         f"sample {unknown[0][1]}): ignored; check their task and sample_id (evalkit dump writes both)")
+        return notes
+
+    def failure_advice(self, kind: str) -> str | None:
+        if kind == "missing":
+            return (f"add the missing samples' lines to {self.path} (or pass --limit N for the first N of each task), "
+                    "then run the same command again")
+        return None
 
     def _answer(self, request: Request) -> Completion:
         outputs = self._outputs.get((request.task, request.sample_id))

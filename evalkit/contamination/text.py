@@ -69,14 +69,27 @@ class Tokenizer:
 
 
 def _mecab_split() -> Callable[[str], list[str]]:
-    try:
-        import ipadic
-        import MeCab
-    except ImportError:
-        from evalkit.errors import EvalkitError
+    """MeCab's words; when MeCab is missing or does not start, one line naming the module and the one install
+    command (not MeCab's own message)."""
+    import importlib
 
-        raise EvalkitError("tokenizer mecab needs MeCab: pip install 'evalkit[jaster-mecab]'") from None
-    tagger = MeCab.Tagger("-Owakati " + ipadic.MECAB_ARGS)
+    from evalkit.errors import EvalkitError
+
+    install = "pip install 'evalkit[jaster-mecab]'"
+    modules = {}
+    for name in ("MeCab", "ipadic"):
+        try:
+            modules[name] = importlib.import_module(name)
+        except ImportError:
+            pass
+    missing = [name for name in ("MeCab", "ipadic") if name not in modules]
+    if missing:
+        raise EvalkitError(f"tokenizer mecab needs MeCab (no module {', '.join(missing)}): {install}")
+    try:
+        tagger = modules["MeCab"].Tagger("-Owakati " + modules["ipadic"].MECAB_ARGS)
+    except RuntimeError as exc:
+        raise EvalkitError(f"tokenizer mecab needs MeCab (installed, but it failed to start: "
+                           f"{type(exc).__name__}): {install}") from None
 
     def split(text: str) -> list[str]:
         return tagger.parse(normalize(text)).split()

@@ -20,10 +20,12 @@ EVALKIT_JASTER_CACHE (a path) is where published files are downloaded to when no
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator, Mapping
 
 from evalkit.registry import TaskFamily, TaskOptions
 from evalkit.tasks.jaster.catalog import catalog
+from evalkit.tasks.jaster.sources import DatasetFiles
 from evalkit.tasks.jaster.task import PARAMS, JasterTask, parse_variant
 
 
@@ -56,6 +58,17 @@ class JasterVariants(Mapping[str, str]):
         return len(self._listed())
 
 
+def overview(data: Path | None) -> tuple[str, str]:
+    """`evalkit tasks`' row: the variants folded, and how many datasets the data folder holds (a look
+    at folders: loading them to count samples takes seconds, which `evalkit tasks jaster` spends)."""
+    cat = catalog()
+    names = f"jaster, jaster:chat + {len(cat.categories)} categories, {len(cat.datasets)} datasets (each also :chat)"
+    if data is None:
+        return names, "–"
+    present = sum(DatasetFiles(name, spec.source, data).present() for name, spec in cat.datasets.items())
+    return names, f"{present} of {len(cat.datasets)} datasets"
+
+
 def build_jaster(variant: str, options: TaskOptions) -> JasterTask:
     name = f"jaster:{variant}" if variant else "jaster"
     return JasterTask(name, parse_variant(variant), options)
@@ -67,4 +80,5 @@ jaster_family = TaskFamily(
     build=build_jaster,
     variants=JasterVariants(),
     params=PARAMS,
+    overview=overview,
 )

@@ -127,6 +127,24 @@ def correlation(method: str, predictions: Sequence[float], references: Sequence[
     return max(-1.0, min(1.0, float(np.dot(x, y)) / denominator))
 
 
+MECAB_INSTALL = "pip install 'evalkit[jaster-mecab]'"
+
+
+def _mecab_error(needs: str, modules: Sequence[str], exc: Exception) -> EvalkitError:
+    """One line: what needs MeCab, which module is missing (or how it failed) and the one install command.
+    Not the underlying message: sacrebleu's says `pip install sacrebleu[ja]`, which is not how evalkit gets it."""
+    import importlib
+
+    missing = []
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    cause = f"no module {', '.join(missing)}" if missing else f"installed, but it failed to start: {type(exc).__name__}"
+    return EvalkitError(f"{needs} ({cause}): {MECAB_INSTALL}")
+
+
 @lru_cache(maxsize=2)
 def _bleu(language: str):
     from sacrebleu.metrics import BLEU
@@ -134,7 +152,7 @@ def _bleu(language: str):
     try:
         return BLEU(trg_lang=language, effective_order=True) if language == "ja" else BLEU(effective_order=True)
     except Exception as exc:  # sacrebleu raises when MeCab is missing
-        raise EvalkitError(f"bleu_ja needs MeCab: pip install 'evalkit[jaster-mecab]' ({exc})") from None
+        raise _mecab_error("bleu_ja needs MeCab", ("MeCab", "ipadic"), exc) from None
 
 
 def bleu(prediction: str, gold: str, language: str) -> float:
@@ -163,9 +181,8 @@ def _rouge2_scorer():
 
         return rouge_scorer.RougeScorer(["rouge2"], tokenizer=_MecabTokens())
     except Exception as exc:  # rouge-score missing, or sacrebleu failing to load MeCab
-        raise EvalkitError(
-            f"rouge2 on Japanese needs rouge-score and MeCab: pip install 'evalkit[jaster-mecab]' ({exc})"
-        ) from None
+        raise _mecab_error("rouge2 on Japanese needs rouge-score and MeCab", ("rouge_score", "MeCab", "ipadic"),
+                           exc) from None
 
 
 def rouge2(prediction: str, gold: str) -> float:
