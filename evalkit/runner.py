@@ -19,6 +19,7 @@ from evalkit import __version__
 from evalkit.backends.base import Backend
 from evalkit.backends.managed import ManagedBackend
 from evalkit.cache import RequestCache
+from evalkit.errors import RunFailed
 from evalkit.judging import announce, load_judge
 from evalkit.manifest import RunManifest, now_iso
 from evalkit.outcome import RunOutcome, finish_run
@@ -154,15 +155,14 @@ def run_evaluation(
         if cache:
             cache.close()
         raise
-    model = managed(backend, cache, spec)
-    for line in backend.plan_notes({p.task.name: [s.id for s in p.samples] for p in prepared}):
-        reporter.note(line)
     # A resumed run's wall time counts every session: what the earlier ones recorded, and this one.
     earlier = (store.manifest.timings or {}).get("wall_seconds", 0.0)
     started = time.monotonic()
 
     def wall_seconds() -> float:
         return earlier + time.monotonic() - started
+
+    model = managed(backend, cache, spec)
 
     async def execute() -> None:
         try:
@@ -173,8 +173,16 @@ def run_evaluation(
                 await judge.backend.aclose()
             store.close()
 
+    # From here the run folder exists: whatever stops the run (Ctrl-C while answering or while
+    # summing up, a crash) leaves it marked interrupted with its time so far, ready to --resume.
     try:
+        for line in backend.plan_notes({p.task.name: [s.id for s in p.samples] for p in prepared}):
+            reporter.note(line)
         asyncio.run(execute())
+        return finish_run(store, {p.task.name: p.task.scorer for p in prepared}, model.stats,
+                          wall_seconds(), judge.backend.stats if judge else None, backend)
+    except RunFailed:
+        raise  # finish_run has recorded the run as failed
     except BaseException:
         store.update(status="interrupted", requests=model.stats, judge_requests=judge.backend.stats if judge else None,
                      timings={"wall_seconds": round(wall_seconds(), 3)})
@@ -182,6 +190,3 @@ def run_evaluation(
     finally:
         if cache:
             cache.close()
-    return finish_run(store, {p.task.name: p.task.scorer for p in prepared}, model.stats,
-                      wall_seconds(), judge.backend.stats if judge else None, backend)
-

@@ -267,3 +267,17 @@ def test_the_hub_probe_answers_in_seconds_either_way(monkeypatch):
         assert hub_reachable(timeout=2.0) is True  # any answer, even 404, is a reachable Hub
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert hub_reachable() is False
+
+
+def test_a_run_stopped_while_summing_up_is_marked_interrupted_with_its_time(gsm8k_data, tmp_path, monkeypatch):
+    from evalkit import runner
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "finish_run", stopped)
+    spec = RunSpec(tasks=["gsm8k"], model="scripted/model", data_dir=str(gsm8k_data), num_fewshot=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(spec, tmp_path / "run", cache_path=None, backend=ScriptedBackend(lambda r: "#### 1"))
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["timings"]["wall_seconds"] > 0
