@@ -89,7 +89,10 @@ def judge_options(command):
         click.option("--judge", default=None, help="BACKEND/MODEL of the LLM judge (MT-Bench), e.g. openai/gpt-4o."),
         click.option("--judge-base-url", default=None, help="OpenAI-compatible endpoint of the judge."),
         click.option("--judge-args", default=None,
-                     help="Judge settings key=value,...: max_tokens (2048), retries (2), json (false)."),
+                     help="Judge settings key=value,...: max_tokens (2048), retries (2), json (false), repeats (1)."),
+        click.option("--judge-repeats", type=click.IntRange(min=1), default=None,
+                     help="Grade every answer N times (the first greedy, the others sampled) and report the spread "
+                          "per answer: how stable the judge is. Same as --judge-args repeats=N."),
     ]):
         command = option(command)
     return command
@@ -113,6 +116,16 @@ def moved(flag: str, replacement: str):
             raise click.UsageError(f"{flag} is now {replacement}")
 
     return click.option(flag, hidden=True, expose_value=False, callback=refuse)
+
+
+def judge_arguments(text: str | None, repeats: int | None) -> dict[str, Any]:
+    """--judge-args, with --judge-repeats folded in."""
+    from evalkit.backends.base import parse_model_args
+
+    args = parse_model_args(text, "--judge-args")
+    if repeats is not None:
+        args["repeats"] = repeats
+    return args
 
 
 def _cache_file(cache_path: Path | None, no_cache: bool) -> Path | None:
@@ -261,9 +274,10 @@ def run_command(ctx: click.Context, tasks_arg: str | None, task_params: tuple[st
             raise EvalkitError("run needs --tasks and --model (or --resume RUN_DIR)")
         names = parse_task_list(tasks_arg)
         data = resolve_data_dir(data_dir)
+        repeats = settings.pop("judge_repeats")
         spec = RunSpec(
             **{**settings, "model_args": parse_model_args(settings["model_args"]),
-               "judge_args": parse_model_args(settings["judge_args"], "--judge-args")},
+               "judge_args": judge_arguments(settings["judge_args"], repeats)},
             tasks=names, data_dir=str(data) if data else None, task_params=task_params_of(names, task_params),
         )
         name = run_name or f"{_slug(spec.model.partition('/')[2] or spec.model)}_{datetime.now():%Y%m%d-%H%M%S}"
@@ -312,20 +326,24 @@ def _run_and_report(spec: Any, run_dir: Path, cache: Path | None, resume: bool) 
 @judge_options
 @cache_options
 @moved("--baseline", "a task parameter: -T baseline=RUN_DIR")
+@click.option("--into", "into", type=click.Path(path_type=Path), default=None,
+              help="Score a copy of the run written to this new folder, leaving RUN_DIR as it is (e.g. another "
+                   "judge's grades of the same answers, for `evalkit judge agreement RUN_DIR INTO`).")
 def score_command(run_dir: Path, task_params: tuple[str, ...], judge: str | None, judge_base_url: str | None,
-                  judge_args: str | None, cache_path: Path | None, no_cache: bool) -> None:
+                  judge_args: str | None, judge_repeats: int | None, cache_path: Path | None, no_cache: bool,
+                  into: Path | None) -> None:
     """Score a run's stored outputs again, without calling the model (judged tasks call the judge).
 
     --judge re-judges with another judge (default: the run's own); -T changes a scoring parameter
-    (a Jaster metric, an MT-Bench baseline)."""
-    from evalkit.backends.base import parse_model_args
+    (a Jaster metric, an MT-Bench baseline); --into scores a copy and leaves RUN_DIR as it was."""
     from evalkit.console import console, print_results
     from evalkit.rescore import rescore_run
 
     outcome = rescore_run(
         run_dir, judge=judge, judge_base_url=judge_base_url,
-        judge_args=parse_model_args(judge_args, "--judge-args") or None, task_params=task_params,
+        judge_args=judge_arguments(judge_args, judge_repeats) or None, task_params=task_params,
         cache_path=_cache_file(cache_path, no_cache), note=lambda text: console.print(text, highlight=False, markup=False),
+        into=into,
     )
     print_results(outcome.summary, outcome.manifest, requests=False)
 
@@ -386,15 +404,17 @@ def compare_command(run_dirs: tuple[Path, ...], fmt: str, all_metrics: bool, exc
 @click.option("--exclude", type=click.Path(path_type=Path), default=None,
               help="A contamination scan's report folder or contaminated.jsonl: a section with every metric on all "
                    "items and on the clean ones, side by side.")
+@click.option("--judge-agreement", is_flag=True,
+              help="A section on how far each run's judge agrees with the first run's on the answers both judged.")
 def report_command(run_dirs: tuple[Path, ...], output: Path, title: str | None, profile_path: Path | None,
-                   arena_path: Path | None, exclude: Path | None) -> None:
+                   arena_path: Path | None, exclude: Path | None, judge_agreement: bool) -> None:
     """One self-contained HTML file comparing runs: tables, charts and every sample; it works offline."""
     from evalkit.console import console
     from evalkit.leaderboard import load_profile
     from evalkit.report import write_report
 
     size = write_report(list(run_dirs), output, title, load_profile(profile_path) if profile_path else None,
-                        arena_path, exclude)
+                        arena_path, exclude, judge_agreement)
     console.print(f"wrote {output} ({size / 1e6:.1f} MB)", highlight=False)
 
 

@@ -10,6 +10,8 @@ no judge model) keeps the scores already stored.
 from __future__ import annotations
 
 import asyncio
+import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -79,8 +81,16 @@ def rescore_run(
     cache_path: Path | None = None,
     judge_backend: Backend | None = None,
     note: Callable[[str], None] = lambda text: None,
+    into: Path | None = None,
 ) -> RunOutcome:
-    """Score the stored outputs again with the current scorers, without calling the model."""
+    """Score the stored outputs again with the current scorers, without calling the model; with `into`,
+    a copy of the run written there, the run itself left as it was."""
+    if into is not None:
+        RunStore.open(run_dir)  # a run, readable, before anything is copied
+        if into.exists() and any(into.iterdir()):
+            raise EvalkitError(f"--into {into} exists and is not empty; name a new folder")
+        shutil.copytree(run_dir, into, dirs_exist_ok=True)
+        run_dir = into
     store = RunStore.open(run_dir)
     if judge is not None and not uses_judge(store.manifest.spec):
         raise EvalkitError(f"--judge: no task of {run_dir} ({', '.join(store.manifest.spec.tasks)}) is graded by a "
@@ -96,8 +106,10 @@ def rescore_run(
             if not p.task.scorer.available:
                 note(f"{p.task.name}: no --judge given and the run names none: its stored judgments are kept")
             else:
-                answers = [samples[r.task, r.sample_id] for r in records
-                           if r.task == p.task.name and r.answered and r.outputs]
+                # as many turns as each stored answer has (an imported answer may hold the first only)
+                stored = [(samples[r.task, r.sample_id], r) for r in records
+                          if r.task == p.task.name and r.answered and r.outputs]
+                answers = [replace(sample, turns=sample.turns[:len(r.outputs)]) for sample, r in stored]
                 announce(note, p, answers, run_dir)
         tasks = {p.task.name: p.task for p in prepared}
 

@@ -21,8 +21,10 @@ from evalkit.errors import EvalkitError
 from evalkit.judges.prompts import JudgePrompt, Messages, PromptSet, pair_fields, prompt_name, single_fields
 from evalkit.judges.scores import METRICS, aggregate, judge_failure_kinds, sample_scores
 from evalkit.judges.verdicts import (
+    ECHO_SHARE,
     PAIR_SCHEMA,
     RATING_SCHEMA,
+    echoed_share,
     pair_outcome,
     parse_pair_verdict,
     parse_rating,
@@ -42,28 +44,34 @@ NOT_JUDGED = "not judged: no --judge was given"
 @dataclass(frozen=True)
 class JudgeSettings:
     """`--judge-args`: max_tokens (reply budget), retries (re-asks of an unreadable verdict), json
-    (ask for structured output where the server supports it, falling back to [[rating]] text)."""
+    (ask for structured output where the server supports it, falling back to [[rating]] text),
+    repeats (`--judge-repeats`: single-answer gradings per turn; the first greedy as FastChat judges,
+    the others sampled at RETRY_TEMPERATURE with their own seed, so their spread shows how stable
+    the judge is)."""
 
     max_tokens: int = JUDGE_MAX_TOKENS
     retries: int = 2
     json: bool = False
+    repeats: int = 1
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any] | None) -> "JudgeSettings":
         args = dict(args or {})
-        unknown = sorted(set(args) - {"max_tokens", "retries", "json"})
+        known = ("max_tokens", "retries", "json", "repeats")
+        unknown = sorted(set(args) - set(known))
         if unknown:
-            raise EvalkitError(f"--judge-args: unknown key(s) {', '.join(unknown)}; known: max_tokens, retries, json")
+            raise EvalkitError(f"--judge-args: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
         try:
             settings = cls(
                 max_tokens=int(args.get("max_tokens", JUDGE_MAX_TOKENS)),
                 retries=int(args.get("retries", 2)),
                 json=bool(args.get("json", False)),
+                repeats=int(args.get("repeats", 1)),
             )
         except (TypeError, ValueError):
-            raise EvalkitError("--judge-args: max_tokens and retries must be integers") from None
-        if settings.max_tokens < 1 or settings.retries < 0:
-            raise EvalkitError("--judge-args: max_tokens must be >= 1 and retries >= 0")
+            raise EvalkitError("--judge-args: max_tokens, retries and repeats must be integers") from None
+        if settings.max_tokens < 1 or settings.retries < 0 or settings.repeats < 1:
+            raise EvalkitError("--judge-args: max_tokens must be >= 1, retries >= 0 and repeats >= 1")
         return settings
 
 
@@ -71,17 +79,22 @@ class JudgeSettings:
 class _Ask:
     """One verdict to obtain: the prompt, and how many times it has been asked."""
 
-    key: tuple[str, int, str]  # ("single", turn, "") or ("pair", turn, "model_first" | "baseline_first")
+    key: tuple[str, int, str]  # ("single", turn, "" | "repeat<k>") or ("pair", turn, "model_first" | "baseline_first")
     prompt: JudgePrompt
     messages: Messages
     sample_id: str
     format_level: int
+    repeat: int = 0  # which of --judge-repeats gradings this is (0: the greedy one)
     attempt: int = 0
     rejected: list[str] = field(default_factory=list)
 
     @property
     def pairwise(self) -> bool:
         return self.key[0] == "pair"
+
+
+def _repeat_key(k: int) -> str:
+    return f"repeat{k}" if k else ""
 
 
 class MTBenchJudge(Judge):
@@ -118,9 +131,17 @@ class MTBenchJudge(Judge):
         turns = sum(len(s.turns) for s in samples)
         pairwise = 2 * turns if self.baseline is not None else 0
         per_answer = {len(s.turns) for s in samples}
-        each = (f"{len(samples)} answers x {per_answer.pop()} turns" if len(per_answer) == 1
-                else f"{len(samples)} answers, {turns} turns in all")
-        line = f"{self.task_name}: judge {self.judge_name} will make {turns + pairwise} judge calls ({turns} single-answer gradings"
+        if len(per_answer) == 1:
+            k = per_answer.pop()
+            each = f"{len(samples)} answers x {k} turn{'s' if k != 1 else ''}"
+        else:
+            each = f"{len(samples)} answers, {turns} turns in all"
+        repeats = self.settings.repeats
+        if repeats > 1:
+            each += f" x {repeats} repeats"
+        single = turns * repeats
+        line = (f"{self.task_name}: judge {self.judge_name} will make {single + pairwise} judge calls "
+                f"({single} single-answer gradings")
         if pairwise:
             line += f" + {pairwise} pairwise, both orders against {self.baseline_name}"
         return (f"{line}; {each}); an unreadable verdict is asked again at most {self.settings.retries} times; "
@@ -152,7 +173,8 @@ class MTBenchJudge(Judge):
         results = await self._resolve(asks)
         details: dict[str, Any] = {"judge": self.judge_name, "judgments": {}}
         for turn in range(1, len(outputs) + 1):
-            details["judgments"][f"turn{turn}"] = [results[("single", turn, "")]]
+            details["judgments"][f"turn{turn}"] = [results[("single", turn, _repeat_key(k))]
+                                                   for k in range(self.settings.repeats)]
         if self.baseline is not None:
             details["pairwise"] = self._games(sample, outputs, base, self.baseline_name, results)
         metrics = sample_scores(details)
@@ -174,7 +196,8 @@ class MTBenchJudge(Judge):
         for turn in range(1, len(outputs) + 1):
             prompt = prompts.get(prompt_name(sample.genre, turn))
             messages = prompt.render(single_fields(sample.turns, outputs, reference, turn))
-            asks.append(_Ask(("single", turn, ""), prompt, messages, sample.id, self._format_level))
+            asks += [_Ask(("single", turn, _repeat_key(k)), prompt, messages, sample.id, self._format_level, repeat=k)
+                     for k in range(self.settings.repeats)]
         return asks
 
     def _pair_asks(self, sample: Sample, outputs: list[str], base: list[str] | None) -> list[_Ask]:
@@ -234,13 +257,21 @@ class MTBenchJudge(Judge):
                 return False
             results[ask.key] = self._entry(ask, None, None, f"request: {completion.error}")
             return True
+        # An echo is measured on the prompt's own instructions (system prompt and template text, in
+        # whatever language): a judge quoting the answer or the reference it grades is not echoing.
+        # A verdict is then read against the whole prompt as sent (a quoted "[[10]]" is no verdict).
         prompt = "\n".join(content for _, content in ask.messages)
-        verdict = (parse_pair_verdict if ask.pairwise else parse_rating)(completion.text, prompt)
+        share = echoed_share(completion.text, ask.prompt.instructions())
+        if share >= ECHO_SHARE:
+            verdict, failure = None, f"echo: the reply repeats {share:.0%} of the judge prompt's instructions"
+        else:
+            verdict = (parse_pair_verdict if ask.pairwise else parse_rating)(completion.text, prompt)
+            failure = None if verdict is not None else "unparsable"
         if verdict is None and ask.attempt < self.settings.retries:
             ask.rejected.append(completion.text or "")
             ask.attempt += 1
             return False
-        results[ask.key] = self._entry(ask, verdict, completion.text, None if verdict is not None else "unparsable")
+        results[ask.key] = self._entry(ask, verdict, completion.text, failure)
         return True
 
     async def _settle_format(self, ask: _Ask) -> Completion | None:
@@ -265,7 +296,9 @@ class MTBenchJudge(Judge):
             response_format = response_formats(PAIR_SCHEMA if ask.pairwise else RATING_SCHEMA)[ask.format_level]
         params = GenerationParams(
             max_tokens=self.settings.max_tokens,
-            temperature=0.0 if ask.attempt == 0 else RETRY_TEMPERATURE,  # FastChat judges greedily
+            # FastChat judges greedily; a repeat (its own seed, its own cache key) and a re-ask are sampled
+            temperature=0.0 if ask.attempt == 0 and ask.repeat == 0 else RETRY_TEMPERATURE,
+            seed=ask.repeat or None,
             response_format=response_format,
         )
         return Request(kind="chat", messages=ask.messages, params=params, task=f"{self.task_name}/judge",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -36,6 +37,13 @@ class JudgePrompt:
     prompt_template: str
     output_format: str  # "[[rating]]", "[[評価]]", "[[A]]"
     source: str  # the file it was read from
+
+    def instructions(self) -> str:
+        """The prompt's own text: the system prompt and the template without its fields (the question,
+        the answers, the reference). What a judge that echoes its prompt reproduces; what a judge that
+        quotes the answer it grades does not."""
+        literals = [literal for literal, _, _, _ in string.Formatter().parse(self.prompt_template)]
+        return f"{self.system_prompt}\n{''.join(literals)}"
 
     def render(self, fields: Mapping[str, str]) -> Messages:
         """System and user messages, the template filled exactly as FastChat fills it (str.format)."""

@@ -100,8 +100,14 @@ def repeated_judgment_spread(records: Iterable[SampleRecord]) -> float | None:
 
 def win_rates(records: Iterable[SampleRecord]) -> dict[str, float | None]:
     """Wins, losses and ties against the baseline over every pairwise game, as FastChat's
-    show_result counts them; games without a verdict are counted as failures, outside the rates."""
+    show_result counts them; games without a verdict are counted as failures, outside the rates.
+
+    Each game is played in both orders, so the judge's position bias shows: `position_flip_rate` is
+    the share of games whose verdict changed with the order (the same letter both times, or a tie
+    one way only), `first_position_rate` / `second_position_rate` the share that gave the win to
+    whichever answer was shown first (A both times) / second (B both times)."""
     counts = {"win": 0, "loss": 0, "tie": 0}
+    positions = {"flip": 0, "first": 0, "second": 0, "both": 0}
     failures, played = 0, False
     for record in records:
         for games in (record.details.get("pairwise") or {}).values():
@@ -111,12 +117,23 @@ def win_rates(records: Iterable[SampleRecord]) -> dict[str, float | None]:
                     counts[game["outcome"]] += 1
                 else:
                     failures += 1
+                first = (game.get("model_first") or {}).get("verdict")
+                second = (game.get("baseline_first") or {}).get("verdict")
+                if first is not None and second is not None:
+                    positions["both"] += 1
+                    # the model's side in each order: A then B is the same answer winning both times
+                    positions["flip"] += {"A": "B", "B": "A", "tie": "tie"}[first] != second
+                    positions["first"] += first == second == "A"
+                    positions["second"] += first == second == "B"
     if not played:
         return {}
     total = sum(counts.values())
 
     def rate(value: float) -> float | None:
         return value / total if total else None
+
+    def share(count: int) -> float | None:
+        return count / positions["both"] if positions["both"] else None
 
     return {
         "win_rate": rate(counts["win"]),
@@ -125,6 +142,9 @@ def win_rates(records: Iterable[SampleRecord]) -> dict[str, float | None]:
         "win_rate_adjusted": rate(counts["win"] + 0.5 * counts["tie"]),  # a tie counts half a win
         "pairwise_games": float(total),
         "pairwise_failures": float(failures),
+        "position_flip_rate": share(positions["flip"]),
+        "first_position_rate": share(positions["first"]),
+        "second_position_rate": share(positions["second"]),
     }
 
 

@@ -34,7 +34,7 @@ def judge_tables(task: str, summary: Any) -> list[ResultTable]:
     if repeated:
         columns += ["re-judged ±"]
     if pairwise:
-        columns += ["win", "tie", "loss", "win (ties ½)", "pairwise failures"]
+        columns += ["win", "tie", "loss", "win (ties ½)", "pairwise failures", "order flips", "A / B always"]
     table_rows = []
     for genre in genres:
         def value(metric: str) -> Any:
@@ -48,12 +48,16 @@ def judge_tables(task: str, summary: Any) -> list[ResultTable]:
             row += [cell(value("judge_stdev"), 2)]
         if pairwise:
             row += [cell(value(m), 2) for m in PAIRWISE[:4]] + [counts(value("pairwise_failures"))]
+            row += [cell(value("position_flip_rate"), 2),
+                    f"{cell(value('first_position_rate'), 2)} / {cell(value('second_position_rate'), 2)}"]
         table_rows.append(tuple(row))
     choices = cells.get(("all", "choices"), (None, 0))[0]
     caption = (
         "score: mean of every turn rating (as FastChat's show_result); "
         + (f"±: stdev across {int(choices)} choices; " if choices and choices > 1 else "")
         + ("re-judged ±: mean stdev of answers judged more than once; " if repeated else "")
+        + ("order flips: share of games whose verdict changed when the answers swapped places; A / B always: "
+           "share won by whichever answer was shown first / second in both orders; " if pairwise else "")
         + "judge failures: verdicts unreadable after retries or judge requests that failed (not scored, not 0)"
     )
     return [ResultTable(f"{task}: LLM-as-judge scores (1-10)", tuple(columns), tuple(table_rows), caption,

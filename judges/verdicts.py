@@ -10,9 +10,16 @@ We read the same forms, plus what real judges write instead (full-width digits a
   that a citation like "see [1]" in the middle of an explanation is not read as a score;
 - a rating outside 1-10 is no rating: it is asked again, then counted as a judge failure;
 - given the prompt, a verdict inside a verbatim copy of it (the 20 characters before it and the
-  verdict both in the prompt) is an echo, not a verdict: small judges often repeat their
-  instructions, example "Rating: [[5]]" included, and a judge quoting an answer that says "[[10]]"
-  has not rated it 10.
+  verdict both in the prompt, whitespace aside) is an echo, not a verdict: small judges often
+  repeat their instructions, example "Rating: [[5]]" included, and a judge quoting an answer that
+  says "[[10]]" has not rated it 10;
+- a reply that reproduces half or more of the instructions it was sent (`echoed_share` of the
+  prompt's own text, JudgePrompt.instructions: the system prompt and the template without the
+  question, answers and reference; its 30-character pieces found in the reply, NFKC forms and
+  whitespace ignored) is an echo as a whole: whatever verdict it holds, the judge has not judged.
+  Judges quote the answer or the reference they grade (GPT-4 copies a whole reference program as
+  its "corrected answer"), so those parts are not counted; none of the 564 GPT-4 judgments of
+  Japanese MT-Bench reproduces a single piece of its instructions.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ Outcome = Literal["win", "loss", "tie"]
 
 MIN_RATING, MAX_RATING = 1.0, 10.0
 ECHO_CONTEXT = 20  # characters before a verdict that, found verbatim in the prompt, make it an echo
+ECHO_PIECE = 30  # the prompt is cut into pieces this long to see how much of it a reply reproduces
+ECHO_SHARE = 0.5  # a reply reproducing this share of its prompt's pieces is an echo, not a judgment
 
 _NUMBER = r"(\d+(?:\.\d+)?)"
 _OUT_OF_TEN = r"(?:\s*/\s*10)?"
@@ -60,13 +69,44 @@ def _in_range(value: float) -> float | None:
     return value if MIN_RATING <= value <= MAX_RATING else None
 
 
+def squeeze(text: str) -> str:
+    """NFKC forms and one space for any run of whitespace: how an echo is compared with its source."""
+    return " ".join(normalize(text).split())
+
+
+def echoed_share(reply: str | None, prompt: str | None) -> float:
+    """The share of `prompt` (a judge prompt's instructions) a reply reproduces: of its consecutive
+    30-character pieces (whitespace squeezed), how many appear in the reply. 0.0 for a text shorter
+    than three pieces."""
+    if not reply or not prompt:
+        return 0.0
+    source, copy = squeeze(prompt), squeeze(reply)
+    pieces = [source[i : i + ECHO_PIECE] for i in range(0, len(source) - ECHO_PIECE + 1, ECHO_PIECE)]
+    if len(pieces) < 3:
+        return 0.0
+    return sum(piece in copy for piece in pieces) / len(pieces)
+
+
+def is_echo(reply: str | None, prompt: str | None) -> bool:
+    return echoed_share(reply, prompt) >= ECHO_SHARE
+
+
 def _own(matches: Iterable[re.Match[str]], text: str, prompt: str | None) -> list[re.Match[str]]:
-    """The verdicts that are the judge's own: not inside a verbatim copy of its prompt (a judge
+    """The verdicts that are the judge's own: not inside a copy of its prompt, whitespace aside (a judge
     repeating its instructions' example "Rating: [[5]]", or quoting an answer that says "[[10]]")."""
     if not prompt:
         return list(matches)
-    source = normalize(prompt)
-    return [m for m in matches if m.start() < ECHO_CONTEXT or text[m.start() - ECHO_CONTEXT : m.end()] not in source]
+    source = squeeze(prompt)
+
+    def echoed(m: re.Match[str]) -> bool:
+        verdict = squeeze(m.group(0))
+        before = squeeze(text[max(0, m.start() - 4 * ECHO_CONTEXT) : m.start()] + " ").rstrip()
+        if len(before) < ECHO_CONTEXT:
+            return False  # too little before it to tell: a plain verdict
+        gap = " " if text[m.start() - 1 : m.start()].isspace() else ""
+        return before[-ECHO_CONTEXT:] + gap + verdict in source
+
+    return [m for m in matches if not echoed(m)]
 
 
 def parse_rating(reply: str | None, prompt: str | None = None) -> float | None:

@@ -33,7 +33,7 @@ CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline
 
 
 def render_report(runs: Sequence[RunResult], title: str | None = None, profile: Profile | None = None,
-                  arena: Path | None = None, exclude: Path | None = None) -> str:
+                  arena: Path | None = None, exclude: Path | None = None, judge_agreement: bool = False) -> str:
     from jinja2 import Environment
 
     labels = list(labels_for(len(runs)))
@@ -65,6 +65,7 @@ def render_report(runs: Sequence[RunResult], title: str | None = None, profile: 
                 for c in charts(runs, labels, summaries) + ([arena_chart(arena)] if arena else [])],
         arena=[_table(t) for t in arena_tables(_arena_store(arena))] if arena else [],
         clean=clean, excluded=str(exclude) if exclude else None,
+        agreement=_agreement_tables(runs, labels) if judge_agreement else [],
         notes=notes,
         data=_packed(data),
         style=_asset("report.css"),
@@ -74,12 +75,25 @@ def render_report(runs: Sequence[RunResult], title: str | None = None, profile: 
 
 
 def write_report(run_dirs: Sequence[Path], output: Path, title: str | None = None,
-                 profile: Profile | None = None, arena: Path | None = None, exclude: Path | None = None) -> int:
+                 profile: Profile | None = None, arena: Path | None = None, exclude: Path | None = None,
+                 judge_agreement: bool = False) -> int:
     """Write the report; returns its size in bytes."""
-    html = render_report([RunResult.read(d) for d in run_dirs], title, profile, arena, exclude)
+    html = render_report([RunResult.read(d) for d in run_dirs], title, profile, arena, exclude, judge_agreement)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")
     return len(html.encode("utf-8"))
+
+
+def _agreement_tables(runs: Sequence[RunResult], labels: Sequence[str]) -> list[dict[str, Any]]:
+    """The judge of every run after the first against the first run's, on the answers both judged."""
+    from evalkit.errors import EvalkitError
+    from evalkit.judges.agreement import agreement_tables, compare_judges
+
+    if len(runs) < 2:
+        raise EvalkitError("--judge-agreement compares the judges of two or more runs of the same answers")
+    return [{"label": f"{labels[0]} vs {label}",
+             "tables": [_table(t) for t in agreement_tables(compare_judges(runs[0], run, (labels[0], label)))]}
+            for label, run in zip(labels[1:], runs[1:])]
 
 
 def _clean_tables(runs: Sequence[RunResult], labels: Sequence[str], summaries, exclude: Path) -> list[dict[str, Any]]:
