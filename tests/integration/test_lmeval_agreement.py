@@ -100,3 +100,22 @@ def test_per_sample_scores_are_identical_wherever_the_server_replied_the_same(ag
     differing = [line for line in bench.differences(result)
                  if "prompts differ" not in line and "replies differ" not in line and "(different replies)" not in line]
     assert differing == [], "scoring differs on the same replies"
+
+
+def test_evalkit_import_of_lmevals_folder_shows_lmevals_numbers(agreement, tmp_path, tmp_path_factory):
+    """`evalkit import lm-eval` of the folder lm_eval wrote above: `evalkit show` gives its figures."""
+    from click.testing import CliRunner
+
+    from evalkit.cli import cli
+
+    lm_out = sorted(tmp_path_factory.getbasetemp().glob("agreement*/lmeval_out"))[-1]  # the fixture's workdir
+    imported = CliRunner().invoke(cli, ["import", "lm-eval", str(lm_out), "--output-dir", str(tmp_path / "runs")])
+    assert imported.exit_code == 0, imported.stderr
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    shown = json.loads(CliRunner().invoke(cli, ["show", str(run_dir), "--format", "json"]).stdout)
+    (results_file,) = sorted(lm_out.rglob("results_*.json"))
+    lmeval = json.loads(results_file.read_text())["results"]
+    (task,) = lmeval
+    rows = {(r["genre"], r["metric"]): r["value"] for r in shown["summary"] if r["task"] == f"lm_eval:{task}"}
+    for key in ("exact_match,strict-match", "exact_match,flexible-extract"):
+        assert rows[("all", key)] == pytest.approx(lmeval[task][key])

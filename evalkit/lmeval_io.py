@@ -1,0 +1,176 @@
+"""`evalkit import lm-eval RESULTS_DIR`: an lm-evaluation-harness output folder as evalkit runs.
+
+lm-eval (`--output_path OUT --log_samples`) writes, per model, `results_<time>.json` (the aggregate
+metrics of each task, its config, version and sample counts) and one `samples_<task>_<time>.jsonl`
+per task: a line per document, or per document and filter, with the document id, the rendered
+request (`arguments`), the raw replies (`resps`), the filtered answers and each metric's value.
+
+Each results file becomes one run (a folder named after it) whose tasks are `lm_eval:<task>`:
+- a record per document, its outputs the raw replies, its prompt the first request's context, and a
+  score per lm-eval metric key, named as lm-eval names it (`exact_match,strict-match`);
+- the strict metric is the task's first metric key; when its metric is computed under a second
+  filter (gsm8k's `flexible-extract`), that is the lenient one;
+- summary rows are the per-document means, which are what lm-eval reports for per-document metrics;
+  its own aggregate figures are kept in run.json (`origin.results`) beside them.
+So old lm-eval results show up in `show`, `compare`, `report` and `gate` like any run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterator
+
+from evalkit import __version__
+from evalkit.data import file_sha256
+from evalkit.errors import EvalkitError
+from evalkit.manifest import RunManifest, TaskInfo, now_iso
+from evalkit.outcome import RunOutcome, finish_run
+from evalkit.records import SampleRecord
+from evalkit.spec import RunSpec
+from evalkit.store import RunStore
+
+TASK_PREFIX = "lm_eval:"
+_RESULTS = re.compile(r"^results_(.+)\.json$")
+
+
+def results_files(root: Path) -> list[Path]:
+    """Every results_*.json under ROOT (lm-eval nests them in a folder per model)."""
+    if not root.is_dir():
+        raise EvalkitError(f"{root} is not a folder (lm-eval's --output_path)")
+    found = sorted(p for p in root.rglob("results_*.json") if p.is_file())
+    if not found:
+        raise EvalkitError(f"{root} holds no results_*.json: not an lm-eval --output_path folder")
+    return found
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EvalkitError(f"{path}: not readable lm-eval JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
+        raise EvalkitError(f"{path}: expected lm-eval's results file, an object with 'results'")
+    return data
+
+
+def _sample_lines(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EvalkitError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or "doc_id" not in row:
+                raise EvalkitError(f"{path}:{lineno}: expected an lm-eval sample with doc_id")
+            yield row
+
+
+def _metric_keys(task_results: dict[str, Any]) -> list[str]:
+    """`metric,filter` keys of one task's results, stderr and alias left out, in lm-eval's order."""
+    return [k for k, v in task_results.items()
+            if "," in k and "_stderr," not in k and isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _strings(value: Any) -> list[str]:
+    """The replies in a `resps` entry: [[text]] for generate_until; other shapes as their text."""
+    while isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+        value = value[0]
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else json.dumps(v) for v in value]
+    return [value if isinstance(value, str) else json.dumps(value)]
+
+
+def _prompt(row: dict[str, Any]) -> str | None:
+    args = row.get("arguments")
+    if isinstance(args, dict) and args:
+        first = next(iter(args.values()))
+        if isinstance(first, dict) and isinstance(first.get("arg_0"), str):
+            return first["arg_0"]
+    return None
+
+
+def task_records(task: str, path: Path, keys: list[str]) -> list[SampleRecord]:
+    """One record per document: every metric key's value, from the line of its filter."""
+    by_doc: dict[str, dict[str, Any]] = defaultdict(dict)
+    scores: dict[str, dict[str, float | None]] = defaultdict(dict)
+    filtered: dict[str, dict[str, Any]] = defaultdict(dict)
+    for row in _sample_lines(path):
+        doc = str(row["doc_id"])
+        by_doc[doc].setdefault("row", row)
+        filter_name = row.get("filter", "none")
+        filtered[doc][filter_name] = row.get("filtered_resps")
+        for metric in row.get("metrics") or []:
+            value = row.get(metric)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                scores[doc][f"{metric},{filter_name}"] = float(value)
+    records = []
+    for doc in sorted(by_doc, key=lambda d: (int(d) if d.isdigit() else 0, d)):
+        row = by_doc[doc]["row"]
+        records.append(SampleRecord(
+            task=f"{TASK_PREFIX}{task}", sample_id=doc, genre=task, prompt=_prompt(row),
+            outputs=_strings(row.get("resps")), target=None if row.get("target") is None else str(row["target"]),
+            scores={key: scores[doc].get(key) for key in keys},
+            details={"source": "lm-eval", "filtered_resps": filtered[doc]},
+        ))
+    return records
+
+
+def _samples_file(results: Path, task: str) -> Path | None:
+    stamp = _RESULTS.match(results.name)
+    candidates = sorted(results.parent.glob(f"samples_{task}_{stamp.group(1) if stamp else '*'}.jsonl"))
+    return candidates[-1] if candidates else None
+
+
+def import_lmeval(root: Path, output_dir: Path) -> list[RunOutcome]:
+    """Every results file under ROOT as a run under OUTPUT_DIR (one folder per results file)."""
+    outcomes = []
+    for results in results_files(root):
+        data = _read_json(results)
+        tasks: dict[str, TaskInfo] = {}
+        records: list[SampleRecord] = []
+        missing = []
+        for task, task_results in data["results"].items():
+            keys = _metric_keys(task_results)
+            samples = _samples_file(results, task)
+            if samples is None or not keys:
+                missing.append(task)
+                continue
+            task_recs = task_records(task, samples, keys)
+            metrics = {k.split(",", 1)[0] for k in keys}
+            lenient = next((k for k in keys[1:] if k.split(",", 1)[0] == keys[0].split(",", 1)[0]), None)
+            tasks[f"{TASK_PREFIX}{task}"] = TaskInfo(
+                version=f"lm-eval {task} {data.get('versions', {}).get(task, '?')}",
+                data={"results": f"sha256:{file_sha256([results])}", "samples": f"sha256:{file_sha256([samples])}"},
+                samples=len(task_recs), metrics=keys, strict_metric=keys[0],
+                lenient_metric=lenient if len(metrics) == 1 else None)
+            records += task_recs
+        if not tasks:
+            raise EvalkitError(f"{results}: no task has both metrics and a samples_<task>_*.jsonl file beside it "
+                               "(run lm-eval with --log_samples)")
+        config = data.get("config") or {}
+        model = str(data.get("model_name") or config.get("model_args") or config.get("model") or results.parent.name)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{results.parent.name}_{_RESULTS.match(results.name).group(1)}")
+        run_dir = output_dir / name[:120]
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise EvalkitError(f"{run_dir} exists; import into an empty --output-dir")
+        manifest = RunManifest(
+            evalkit_version=__version__, created_at=now_iso(), status="running",
+            spec=RunSpec(tasks=list(tasks), model=f"lm-eval/{model}"),
+            backend={"kind": "lm-eval-import", "model": str(config.get("model", "?"))},
+            tasks=tasks,
+            origin={"from": "lm-eval", "results": str(results), "lm_eval_version": data.get("lm_eval_version"),
+                    "aggregates": {t: {k: v for k, v in data["results"][t].items() if k in _metric_keys(data["results"][t])}
+                                   for t in data["results"]},
+                    "not_imported": missing},
+        )
+        store = RunStore.create(run_dir, manifest)
+        for record in records:
+            store.append(record)
+        store.close()
+        outcomes.append(finish_run(store, {}))
+    return outcomes
