@@ -12,6 +12,7 @@ import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -115,13 +116,18 @@ NO_DATA_DIR_HINT = (f"pass --data-dir DIR (or set ${DATA_DIR_ENV}) with the benc
 
 
 def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
-    """Whether the Hub answers at all, asked once in a few seconds (datasets would retry for half a minute)."""
+    """Whether the Hub answers at all, asked in a few seconds (datasets would retry for half a minute),
+    once per endpoint in a process: a task loading several splits waits for it once."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        return False
+    return _answers(os.environ.get("HF_ENDPOINT") or "https://huggingface.co", timeout)
+
+
+@lru_cache(maxsize=8)
+def _answers(endpoint: str, timeout: float) -> bool:
     import urllib.error
     import urllib.request
 
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
-        return False
-    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
     try:
         urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
         return True

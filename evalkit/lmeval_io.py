@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from evalkit import __version__
-from evalkit.data import file_sha256
+from evalkit.data import file_sha256, iter_jsonl
 from evalkit.errors import EvalkitError
 from evalkit.manifest import RunManifest, TaskInfo, now_iso
 from evalkit.outcome import RunOutcome, finish_run
-from evalkit.records import SampleRecord
+from evalkit.records import SampleRecord, sample_order
 from evalkit.spec import RunSpec
 from evalkit.store import RunStore
 
@@ -57,17 +57,10 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _sample_lines(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EvalkitError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or "doc_id" not in row:
-                raise EvalkitError(f"{path}:{lineno}: expected an lm-eval sample with doc_id")
-            yield row
+    for lineno, row in iter_jsonl(path):
+        if "doc_id" not in row:
+            raise EvalkitError(f"{path}:{lineno}: expected an lm-eval sample with doc_id")
+        yield row
 
 
 def _metric_keys(task_results: dict[str, Any]) -> list[str]:
@@ -109,7 +102,7 @@ def task_records(task: str, path: Path, keys: list[str]) -> list[SampleRecord]:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 scores[doc][f"{metric},{filter_name}"] = float(value)
     records = []
-    for doc in sorted(by_doc, key=lambda d: (int(d) if d.isdigit() else 0, d)):
+    for doc in sorted(by_doc, key=sample_order):
         row = by_doc[doc]["row"]
         records.append(SampleRecord(
             task=f"{TASK_PREFIX}{task}", sample_id=doc, genre=task, prompt=_prompt(row),

@@ -24,6 +24,11 @@ class ChatMessage(TypedDict):
     content: str
 
 
+def sample_order(sample_id: str) -> tuple[int, str]:
+    """How sample ids sort for people: numeric ids as numbers (2 before 10), then the others by text."""
+    return (int(sample_id), "") if sample_id.isdigit() else (1 << 30, sample_id)
+
+
 class SampleRecord(BaseModel):
     """One answered (or failed) sample: where it belongs, what was asked, what came back, how it scored."""
 

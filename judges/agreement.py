@@ -16,12 +16,12 @@ runs. Per (answer, turn) each run gives one rating: the mean of its valid gradin
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from evalkit.errors import EvalkitError
+from evalkit.records import sample_order
 from evalkit.tables import ResultTable, cell
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def _judge_of(run: "RunResult") -> str:
 def compare_judges(run_a: "RunResult", run_b: "RunResult", labels: tuple[str, str] = ("A", "B")) -> Agreement:
     """The turns and games both runs judged, on the same answers."""
     a, b = _judged(run_a), _judged(run_b)
-    shared = sorted(a.keys() & b.keys(), key=lambda k: (k[0], _natural(k[1]), k[2]))
+    shared = sorted(a.keys() & b.keys(), key=lambda k: (k[0], sample_order(k[1]), k[2]))
     if not shared:
         raise EvalkitError(f"{run_a.dir} and {run_b.dir} judged no answer in common (same task family, question and "
                            "choice); grade one run's answers with the other judge: evalkit score RUN --judge ...")
@@ -119,10 +119,6 @@ def compare_judges(run_a: "RunResult", run_b: "RunResult", labels: tuple[str, st
     if not rated and not games:
         raise EvalkitError("the runs share answers but no turn both judges rated: nothing to compare")
     return Agreement(labels, (_judge_of(run_a), _judge_of(run_b)), tuple(rated), tuple(games), tuple(notes))
-
-
-def _natural(text: str) -> tuple[int, str]:
-    return (int(text), "") if text.isdigit() else (math.inf, text)  # type: ignore[return-value]
 
 
 def rating_stats(pairs: Sequence[RatedTurn]) -> dict[str, float | None]:

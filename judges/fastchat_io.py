@@ -26,7 +26,7 @@ from evalkit.judges.scores import sample_scores
 from evalkit.judges.verdicts import pair_outcome
 from evalkit.manifest import RunManifest, TaskInfo, now_iso
 from evalkit.outcome import RunOutcome, finish_run
-from evalkit.records import SampleRecord
+from evalkit.records import SampleRecord, sample_order
 from evalkit.registry import TaskOptions, build_task
 from evalkit.spec import RunSpec
 from evalkit.store import RunResult, RunStore, source_git_sha
@@ -61,7 +61,7 @@ def import_fastchat(questions: Path, judgments: Sequence[Path], output_dir: Path
     by_id = {str(r["question_id"]): r for r in rows}
     singles, pairs = _read_judgments(judgments)
     model_answers = _read_answers(answers) if answers else {}
-    unknown = sorted({str(j["question_id"]) for j in singles + pairs} - by_id.keys(), key=_natural)
+    unknown = sorted({str(j["question_id"]) for j in singles + pairs} - by_id.keys(), key=sample_order)
     if unknown and not skip_unknown:
         raise EvalkitError(
             f"{len(unknown)} judged question(s) are not in {questions} (ids {', '.join(unknown[:8])}"
@@ -174,7 +174,7 @@ def _records(task: str, model: str, questions: dict[str, dict[str, Any]], single
         turn = f"turn{row.get('turn', 1)}"
         judged[str(row["question_id"])]["pairwise"].setdefault(turn, []).append(_pair_game(row, model))
     records = []
-    for qid in sorted(judged.keys() | answers.keys(), key=_natural):
+    for qid in sorted(judged.keys() | answers.keys(), key=sample_order):
         question = questions.get(qid)
         if question is None:
             continue  # an answer to a question outside the question file
@@ -210,10 +210,6 @@ def _data_dir_of(questions: Path, task: MTBench) -> Path | None:
     return None
 
 
-def _natural(qid: str) -> tuple[int, str]:
-    return (int(qid), "") if qid.isdigit() else (1 << 30, qid)
-
-
 # --- export --------------------------------------------------------------------------------------
 
 
@@ -236,7 +232,7 @@ def export_fastchat(run_dir: Path, output_dir: Path, model_id: str | None = None
         bench = output_dir / BENCH_NAMES[task]
         answer_lines: list[dict[str, Any]] = []
         judgment_lines: dict[str, list[dict[str, Any]]] = defaultdict(list)  # by judge model, one file each
-        for qid in sorted(samples, key=_natural):
+        for qid in sorted(samples, key=sample_order):
             records = sorted(samples[qid], key=lambda r: r.choice)
             question_id: int | str = int(qid) if qid.isdigit() else qid
             answer_id = hashlib.sha256(f"{model_id}/{task}/{qid}".encode()).hexdigest()[:22]

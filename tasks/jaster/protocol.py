@@ -17,15 +17,14 @@ given (the run reads that output's samples too), else from the protocol folder.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 from evalkit.errors import EvalkitError
-from evalkit.tasks.jaster.examples import Example
+from evalkit.tasks.jaster.examples import Example, read_json
+from evalkit.tasks.jaster.sources import sha256_of
 
 PROTOCOL = "llm-jp-eval-1.3.0"  # the release whose frame and instructions `jaster` follows by default
 EVALKIT_PROFILE = "evalkit"  # evalkit's own wording (templates/), a non-default profile
@@ -62,20 +61,13 @@ class Frame:
         return self
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @lru_cache(maxsize=8)
 def load_frame(path: Path) -> Frame:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EvalkitError(f"{path}: not a readable prompt frame ({exc})") from None
+    raw = read_json(path)
     if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) for k in ("head", "shot", "query")):
         raise EvalkitError(f"{path}: a prompt frame is a JSON object with string 'head', 'shot' and 'query'")
     return Frame(raw["head"], raw["shot"], raw["query"], name=str(raw.get("version") or path),
-                 sha256=_sha256(path)).check(str(path))
+                 sha256=sha256_of(path)).check(str(path))
 
 
 @dataclass(frozen=True)
@@ -139,11 +131,7 @@ def read_head(path: Path, data: object) -> DatasetHead:
 
 @lru_cache(maxsize=64)
 def _head_of(path: Path) -> DatasetHead:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EvalkitError(f"{path}: not readable llm-jp-eval JSON ({exc})") from None
-    return read_head(path, data)
+    return read_head(path, read_json(path))
 
 
 @dataclass(frozen=True)
