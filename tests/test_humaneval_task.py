@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import cli
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, RunFailed
 from evalkit.records import SampleRecord
 from evalkit.registry import TaskOptions, build_task
 from evalkit.runner import run_evaluation
-from evalkit.sandbox import Sandbox, SandboxLimits
+from evalkit.sandbox import Sandbox, SandboxLimits, SandboxResult
 from evalkit.spec import RunSpec
 from evalkit.tasks.humaneval import LMEVAL_STOP, JHUMANEVAL, apply_errata, mean_pass_at_k, pass_at_k
 from evalkit.testing.scripted import ScriptedBackend
@@ -251,3 +251,36 @@ def test_cli_refuses_without_opt_in_and_runs_with_the_environment_variable(he_da
     assert allowed.exit_code == 0, allowed.output
     summary = pd.read_csv(tmp_path / "results" / "ok" / "summary.csv")
     assert summary.query("genre == 'all' and metric == 'pass@1'").value.iloc[0] == 1.0
+
+
+class BrokenSandbox(Sandbox):
+    """A sandbox whose machinery fails on one problem's programs: the harness's failure, not the answer's."""
+
+    def run(self, program, test=None):
+        if "count_vowels" in program:
+            return SandboxResult("sandbox_error", "the sandbox zygote does not accept programs")
+        return super().run(program, test)
+
+
+def test_a_sandbox_failure_is_an_error_of_the_run_counted_shown_and_run_again_on_resume(he_data, tmp_path, monkeypatch):
+    monkeypatch.setattr("evalkit.tasks.humaneval.Sandbox", lambda: BrokenSandbox(LIMITS))
+    backend = ScriptedBackend(lambda request: problem(request.prompt)["canonical_solution"])
+    run_dir = tmp_path / "run"
+    with pytest.raises(RunFailed, match=r"1 of 4 answers could not be scored .* details.error says why\); .*"
+                                        r"evalkit run --resume .* scores them again"):
+        run_evaluation(spec_for(he_data, limit=4), run_dir, cache_path=None, backend=backend)
+    failed = next(r for r in read_records(run_dir) if r["sample_id"] == "Toy/1")
+    assert failed["scores"]["passed"] is None  # neither a pass nor a fail
+    assert failed["details"]["error"] == "sandbox: the sandbox zygote does not accept programs"
+    summary = pd.read_csv(run_dir / "summary.csv").query("genre == 'all'").set_index("metric")
+    assert summary.loc["error_rate", "value"] == 0.25
+    assert summary.loc["pass@1", "value"] == 1.0  # over the three answers that ran
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+
+    monkeypatch.setattr("evalkit.tasks.humaneval.Sandbox", lambda: Sandbox(LIMITS))
+    again = ScriptedBackend(lambda request: problem(request.prompt)["canonical_solution"])
+    outcome = run_evaluation(spec_for(he_data, limit=4), run_dir, cache_path=None, backend=again, resume=True)
+    rows = outcome.summary.query("genre == 'all'").set_index("metric")
+    assert again.received == []  # the answer was kept; only its program ran again
+    assert (rows.loc["pass@1", "value"], rows.loc["pass@1", "n"], rows.loc["error_rate", "value"]) == (1.0, 4, 0.0)
+    assert outcome.manifest.status == "completed"

@@ -1,30 +1,26 @@
-"""The sandbox, specified: how programs end, and that hostile ones are contained, scored failed and leave the host alone.
+"""The sandbox, specified: how programs end, how a test's verdict is reached, and that a program sees only its own root.
 
 The hostile programs run only where the sandbox has its namespaces (mount, network, PID) and, as
 root, a uid of its own; without them (`none`), a fork bomb or a delete could reach this machine,
 so those tests are skipped there. Limits are small so each case ends within a few seconds.
+Attacks on the verdict itself (forged passes, forged errors) are in tests/test_sandbox_hostile.py.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from evalkit.sandbox import (
-    UID_BASE,
-    UIDS,
-    Isolation,
-    Sandbox,
-    SandboxLimits,
-    detect_isolation,
-    verdict,
-)
+from evalkit.sandbox import SLOTS, UID_BASE, CodeTest, Isolation, Sandbox, SandboxLimits, detect_isolation
+from evalkit.sandbox_referee import death_status
+from evalkit.sandbox_root import root_binds
+from evalkit.sandbox_wire import BadValue, dumps, loads
 
 LIMITS = SandboxLimits(timeout=2.0, memory_bytes=1024**3, file_bytes=8 * 1024**2, processes=32)
 ISOLATED = detect_isolation().namespaces
@@ -36,7 +32,7 @@ def sandbox() -> Sandbox:
     return Sandbox(LIMITS)
 
 
-# --- how programs end ------------------------------------------------------------------------
+# --- how programs end (a program without a test: `passed` means it ran to its end) -------------
 
 ENDINGS = [
     ("correct", "def f(x):\n    return x + 1\nassert f(1) == 2\n", "passed"),
@@ -45,15 +41,16 @@ ENDINGS = [
     ("name error", "undefined_name()\n", "exception:NameError"),
     ("syntax error", "def f(x:\n    return x\n", "syntax_error"),
     ("indentation error", "def f(x):\nreturn x\n", "syntax_error"),
-    ("sys.exit(0) before the asserts", "import sys\nsys.exit(0)\nassert False\n", "early_exit"),
-    ("os._exit(0) before the asserts", "import os\nos._exit(0)\nassert False\n", "early_exit"),
-    ("exit(0) from a function the check calls", "def f():\n    raise SystemExit(0)\nf()\n", "early_exit"),
-    ("a forked copy finishes first, then the program exits 0",
-     "import os, time\nif os.fork():\n    time.sleep(0.5)\n    os._exit(0)\n", "early_exit"),
+    ("a lone surrogate in the source", "x = '\ud800'\n", "syntax_error"),
+    ("a NUL in the source", "x = 1\x00\n", "syntax_error"),
+    ("sys.exit(0) before the end", "import sys\nsys.exit(0)\nassert False\n", "early_exit"),
+    ("os._exit(0) before the end", "import os\nos._exit(0)\nassert False\n", "early_exit"),
+    ("exit(0) from a function it calls", "def f():\n    raise SystemExit(0)\nf()\n", "early_exit"),
     ("deep recursion", "def f(n):\n    return f(n + 1)\nf(0)\n", "exception:RecursionError"),
     ("threads left running do not hold the verdict",
      "import threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\n", "passed"),
-    ("standard library and installed packages import", "import math, hashlib, collections, numpy\n", "passed"),
+    ("the standard library imports", "import math, hashlib, collections, json, sqlite3, decimal, zlib\n", "passed"),
+    ("installed packages are not there", "import numpy\n", "exception:ModuleNotFoundError"),
     ("stdin is empty", "input()\n", "exception:EOFError"),
 ]
 
@@ -62,7 +59,7 @@ ENDINGS = [
 def test_how_a_program_ends(sandbox, program, expected):
     result = sandbox.run(program)
     assert result.status == expected, result
-    assert result.passed == (expected == "passed")
+    assert result.passed == (expected == "passed") and not result.error
 
 
 def test_programs_run_side_by_side_from_threads(sandbox):
@@ -73,27 +70,123 @@ def test_programs_run_side_by_side_from_threads(sandbox):
     assert [r.passed for r in results] == [i % 2 == 0 for i in range(8)]
 
 
-# --- the verdict from the driver's facts (no process needed) ----------------------------------
+# --- a program against a test: the verdict is the test's, reached in the referee -------------------
 
-TOKEN = "a" * 32
-VERDICTS = [
-    ({"child_status": "passed", "child_token": TOKEN, "exit": "0"}, "passed"),
-    ({"child_status": "passed", "child_token": "forged", "exit": "0"}, "early_exit"),
-    ({"child_status": "passed", "child_token": TOKEN, "exit": "1"}, "early_exit"),
-    ({"exit": "0"}, "early_exit"),
-    ({"child_status": "assertion", "exit": "1"}, "assertion"),
-    ({"timed_out": "1", "exit": "-9"}, "timeout"),
-    ({"exit": str(-signal.SIGXCPU), "cpu_seconds": "2.0"}, "timeout"),
-    ({"exit": str(-signal.SIGKILL), "cpu_seconds": "2.0"}, "timeout"),  # the CPU hard limit
-    ({"exit": str(-signal.SIGKILL), "cpu_seconds": "0.1"}, "killed:SIGKILL"),
-    ({"exit": str(-signal.SIGSEGV), "cpu_seconds": "0.1"}, "killed_memory"),
-    ({"status": "sandbox_error", "message": "setup: mount failed"}, "sandbox_error"),
+ADD_ONE = CodeTest(test="def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(x=-1) == 0\n",
+                   entry_point="add_one")
+TESTED = [
+    ("correct", "def add_one(x):\n    return x + 1\n", "passed"),
+    ("wrong", "def add_one(x):\n    return x\n", "assertion"),
+    ("raises", "def add_one(x):\n    raise ValueError('no')\n", "exception:ValueError"),
+    ("raises its own exception class", "class Nope(Exception): pass\ndef add_one(x):\n    raise Nope()\n", "exception:Nope"),
+    ("hangs in the call", "def add_one(x):\n    while True:\n        pass\n", "timeout"),
+    ("hangs while loading", "import time\ntime.sleep(60)\ndef add_one(x):\n    return x + 1\n", "timeout"),
+    ("exits in the call", "import os\ndef add_one(x):\n    os._exit(0)\n", "early_exit"),
+    ("killed in the call", "import os, signal\ndef add_one(x):\n    os.kill(os.getpid(), signal.SIGKILL)\n",
+     "killed:SIGKILL"),
+    ("the function is missing", "def other(x):\n    return x + 1\n", "exception:NameError"),
+    ("the module fails to load", "def add_one(x):\n    return x + 1\nraise KeyError(1)\n", "exception:KeyError"),
+    ("does not compile", "def add_one(x)\n    return x + 1\n", "syntax_error"),
+    ("returns what the channel does not carry", "def add_one(x):\n    return object()\n", "exception:TypeError"),
+    ("returns a float for an int", "def add_one(x):\n    return x + 1.0\n", "passed"),  # 2.0 == 2, as in Python
 ]
 
 
-@pytest.mark.parametrize("facts, expected", VERDICTS)
-def test_verdict(facts, expected):
-    assert verdict(facts, TOKEN, LIMITS)[0] == expected
+@pytest.mark.parametrize("program, expected", [c[1:] for c in TESTED], ids=[c[0] for c in TESTED])
+def test_a_test_runs_against_the_program(sandbox, program, expected):
+    result = sandbox.run(program, ADD_ONE)
+    assert result.status == expected, result
+    assert result.seconds < LIMITS.timeout + 3
+
+
+def test_the_test_uses_the_prompt_s_helpers_and_may_name_the_entry_point():
+    """HumanEval/32's test calls the prompt's `poly`; HumanEval/33's calls the entry point by its name."""
+    setup = "def double(x):\n    return 2 * x\n\n\ndef halve(x):\n    '''Undo double.'''\n"
+    test = CodeTest(test="def check(candidate):\n    assert candidate(double(21)) == 21\n    assert halve(8) == 4\n",
+                    entry_point="halve", setup=setup)
+    sandbox = Sandbox(LIMITS)
+    assert sandbox.run(setup + "    return x // 2\n", test).passed
+    # the program's own `double` is not the one the test uses
+    assert sandbox.run("def double(x):\n    return 0\n\n\ndef halve(x):\n    return 0\n", test).status == "assertion"
+
+
+def test_a_failure_keeps_what_the_program_printed(sandbox):
+    result = sandbox.run("print('debugging', 41)\ndef add_one(x):\n    return x\n", ADD_ONE)
+    assert result.status == "assertion" and result.details["output"] == "debugging 41\n"
+
+
+def test_a_test_that_cannot_run_through_the_channel_is_an_error_not_a_failure(sandbox):
+    test = CodeTest(test="def check(candidate):\n    assert candidate(lambda: 1) == 1\n", entry_point="f")
+    result = sandbox.run("def f(g):\n    return g()\n", test)
+    assert result.status == "sandbox_error" and result.error and "does not carry" in result.message
+
+
+def test_a_test_that_does_not_load_is_an_error(sandbox):
+    result = sandbox.run("def f():\n    return 1\n", CodeTest(test="def check(candidate)\n", entry_point="f"))
+    assert result.error and "the test did not load" in result.message
+
+
+# --- the wire: plain values only -------------------------------------------------------------------
+
+ROUND_TRIPS = [None, True, False, 0, -7, 2**100, 1.5, -0.0, math.inf, -math.inf, "", "日本語", "\ud800", b"\x00\xff",
+               [], [1, [2, [3]]], (), (1, "a", (2.5,)), {}, {"a": 1, 2: [3], (1, 2): {"x"}}, {1, 2}, frozenset({3}),
+               [True, 1, 1.0]]
+
+
+@pytest.mark.parametrize("value", ROUND_TRIPS, ids=[repr(v)[:30] for v in ROUND_TRIPS])
+def test_plain_values_travel_unchanged_with_their_types(value):
+    back = loads(dumps(value))
+    assert back == value and repr(back) == repr(value)
+
+
+def test_nan_travels():
+    assert math.isnan(loads(dumps(float("nan"))))
+
+
+class Sneaky(int):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+NOT_PLAIN = [object(), lambda: 1, (i for i in range(3)), type, Exception("x"), [object()], {"k": object()}]
+
+
+@pytest.mark.parametrize("value", NOT_PLAIN, ids=[type(v).__name__ for v in NOT_PLAIN])
+def test_anything_else_is_refused(value):
+    with pytest.raises(BadValue):
+        dumps(value)
+
+
+def test_a_subclass_travels_as_its_base_type_without_its_methods():
+    back = loads(dumps([Sneaky(3), Sneaky(4)]))
+    assert back == [3, 4] and type(back[0]) is int and back[0] != 5
+
+
+BAD_FRAMES = [b"", b"{", b'{"x": 1}', b'{"t": 1}', b'{"t": [1], "s": [2]}', b'{"d": [[[1], 2]]}', b'{"s": [[1]]}',
+              b'{"b": "zz"}', b"[" * 100000 + b"]" * 100000, b"1" * 5000, b"\xff\xfe"]
+
+
+@pytest.mark.parametrize("frame", BAD_FRAMES, ids=[repr(f[:20]) for f in BAD_FRAMES])
+def test_frames_that_are_no_plain_value_are_refused(frame):
+    with pytest.raises(BadValue):
+        loads(frame)
+
+
+DEATHS = [
+    (0, 0.1, "early_exit"),
+    (256 * 3, 0.1, "early_exit"),
+    (signal.SIGXCPU, 2.0, "timeout"),
+    (signal.SIGKILL, 2.0, "timeout"),  # the CPU hard limit
+    (signal.SIGKILL, 0.1, "killed:SIGKILL"),
+    (signal.SIGSEGV, 0.1, "killed_memory"),
+]
+
+
+@pytest.mark.parametrize("wait_status, cpu, expected", DEATHS)
+def test_how_a_candidate_that_ended_is_described(wait_status, cpu, expected):
+    assert death_status(wait_status, cpu, 2, LIMITS.memory_bytes)[0] == expected
 
 
 # --- hostile programs ---------------------------------------------------------------------------
@@ -109,7 +202,7 @@ def sandbox_processes() -> list[int]:
                 uid = entry.stat().st_uid
             except OSError:
                 continue
-            if uid in UIDS.uids:
+            if uid in SLOTS.uids:
                 found.append(int(entry.name))
     return found
 
@@ -143,24 +236,25 @@ def test_hostile_program_is_contained_and_fails(sandbox, program, allowed):
 
 
 @needs_namespaces
-def test_deleting_files_outside_the_working_directory_is_impossible(sandbox, tmp_path):
+def test_the_program_s_root_holds_the_standard_library_only(sandbox, tmp_path):
     sentinel = tmp_path / "keep" / "sentinel.txt"
     sentinel.parent.mkdir()
     sentinel.write_text("still here")
-    writable_elsewhere = Path(sys.prefix) / "evalkit-sandbox-probe"  # a folder root may write to, outside /tmp
     program = (
         "import os, shutil\n"
         f"shutil.rmtree({str(sentinel.parent)!r}, ignore_errors=True)\n"
         f"os.remove({str(sentinel)!r})\n"
     )
-    escape = f"open({str(writable_elsewhere)!r}, 'w').write('escaped')\n"
-    try:
-        results = [sandbox.run(program), sandbox.run(escape)]
-        assert [r.status for r in results] == ["exception:FileNotFoundError", "exception:OSError"], results
-        assert "Read-only file system" in results[1].message
-        assert sentinel.read_text() == "still here" and not writable_elsewhere.exists()
-    finally:
-        writable_elsewhere.unlink(missing_ok=True)
+    stdlib = os.path.dirname(os.__file__)
+    escape = f"open({stdlib + '/evalkit-probe.py'!r}, 'w').write('escaped')\n"
+    results = [sandbox.run(program), sandbox.run(escape)]
+    assert [r.status for r in results] == ["exception:FileNotFoundError", "exception:OSError"], results
+    assert "Read-only file system" in results[1].message
+    assert sentinel.read_text() == "still here" and not Path(stdlib, "evalkit-probe.py").exists()
+    binds, _ = root_binds()
+    top = sorted({line.split("\t")[1].split("/")[1] for line in binds.splitlines()} | {"dev", "proc", "work"})
+    listed = sandbox.run(f"import os\nassert sorted(os.listdir('/')) == {top!r}, os.listdir('/')\n")
+    assert listed.passed and listed.details["root"] == "private", listed
 
 
 @needs_namespaces
@@ -183,27 +277,26 @@ def test_no_secret_reaches_the_program(sandbox, monkeypatch):
     # nor through /proc: the harness is not in the program's PID namespace
     harness = sandbox.run(f"open('/proc/{os.getpid()}/environ', 'rb').read()\n")
     assert harness.status in {"exception:FileNotFoundError", "exception:PermissionError"}, harness
-    # nor through files in the homes: they are covered, except the interpreter's own folders
-    home = Path.home()
-    needed = [os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)]
-    private = [str(e) for e in home.iterdir() if not any(n.startswith(os.path.realpath(e)) for n in needed)][:20]
+    # nor through files in the homes: they are not in the program's root (but the folders above the interpreter's)
+    stdlib = os.path.realpath(os.path.dirname(os.__file__))
+    private = [str(e) for e in Path.home().iterdir() if not stdlib.startswith(os.path.realpath(e) + "/")][:20]
     assert sandbox.run(f"import os\nassert not [p for p in {private!r} if os.path.exists(p)]\n").passed
 
 
 @needs_namespaces
 def test_as_root_the_program_runs_under_a_sandbox_uid(sandbox):
-    if os.geteuid() != 0:
-        pytest.skip("only root can give programs a uid of their own")
+    if not sandbox.isolation.sandbox_uid:
+        pytest.skip("only root can give programs a uid of their own (and not in the userns mode)")
     result = sandbox.run(f"import os\nassert os.getuid() >= {UID_BASE} and os.getgroups() == []\n")
     assert result.passed, result
-    assert result.details["isolation"] == "namespaces"
 
 
 def test_without_namespaces_programs_still_run_with_limits_and_say_so():
     bare = Sandbox(LIMITS, isolation=Isolation("none", sandbox_uid=os.geteuid() == 0))
     passed, failed = bare.run("assert 1 + 1 == 2\n"), bare.run("assert 1 + 1 == 3\n")
     assert (passed.status, failed.status) == ("passed", "assertion")
-    assert passed.details["network_isolated"] is False
+    assert passed.details["network_isolated"] is False and passed.details["root"] == "host"
+    assert bare.run("def add_one(x):\n    return x + 1\n", ADD_ONE).passed
 
 
 def test_user_namespace_mode_drops_every_capability():
@@ -216,3 +309,13 @@ def test_user_namespace_mode_drops_every_capability():
         "assert 'CapEff:\\t0000000000000000' in status and 'NoNewPrivs:\\t1' in status\n"
     )
     assert Sandbox(LIMITS, isolation=user_ns).run(program).passed
+    assert Sandbox(LIMITS, isolation=user_ns).run("def add_one(x):\n    return x + 1\n", ADD_ONE).passed
+
+
+def test_an_unknown_isolation_setting_is_one_clear_error(monkeypatch):
+    from evalkit.errors import EvalkitError
+    from evalkit.sandbox import _candidates
+
+    monkeypatch.setenv("EVALKIT_SANDBOX_ISOLATION", "chroot")
+    with pytest.raises(EvalkitError, match="use auto, namespaces, userns or none"):
+        _candidates()
