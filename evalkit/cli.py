@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import click
 from click.core import ParameterSource
 
 from evalkit import __version__
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, Terminated
 from evalkit.plugins import entry_points_of
 
 COMMANDS_GROUP = "evalkit.commands"
@@ -36,12 +38,13 @@ class EvalkitGroup(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
         args = list(args) if args is not None else sys.argv[1:]
         debug = _debug_requested(args)
+        previous = _stop_on_sigterm()
         try:
+            _check_arguments(args)
             code = super().main(args, prog_name or "evalkit", complete_var, standalone_mode=False, **extra)
-        except click.exceptions.Abort:
-            code = _fail("interrupted", 130)
-        except KeyboardInterrupt:
-            code = _fail("interrupted", 130)
+        except (click.exceptions.Abort, KeyboardInterrupt) as stop:  # click turns Ctrl-C (and SIGTERM) into Abort
+            terminated = isinstance(stop, Terminated) or isinstance(stop.__cause__, Terminated)
+            code = _fail("interrupted", Terminated.exit_code if terminated else 130)
         except click.ClickException as exc:
             code = _fail(exc.format_message(), exc.exit_code)
         except EvalkitError as exc:
@@ -52,10 +55,37 @@ class EvalkitGroup(click.Group):
             if debug:
                 raise
             code = _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _check_arguments(args: list[str]) -> None:
+    """Every argument valid Unicode: bytes that are not UTF-8 (which Python reads as lone surrogates)
+    would reach run.json, reports and the terminal, none of which can hold them."""
+    from evalkit.text_safety import escaped, is_valid_unicode
+
+    for arg in args:
+        if not is_valid_unicode(arg):
+            raise EvalkitError(f"the argument '{escaped(arg)}' is not valid UTF-8 text: give it in UTF-8 (rename a file "
+                               "whose name is not)")
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM (a `kill`, a job scheduler's stop) ends a command the way Ctrl-C does: every `finally`
+    runs, a run is marked interrupted, temporary folders go. Returns the handler it replaced (None
+    off the main thread, where no handler can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def _fail(message: str, code: int) -> int:
@@ -84,10 +114,17 @@ task_param_option = click.option(
 )
 
 
+def _url_list(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> str | None:
+    """A repeated URL option as the one comma list the backends read (a value may be a comma list itself)."""
+    return ",".join(values) if values else None
+
+
 def judge_options(command):
     for option in reversed([
         click.option("--judge", default=None, help="BACKEND/MODEL of the LLM judge (MT-Bench), e.g. openai/gpt-4o."),
-        click.option("--judge-base-url", default=None, help="OpenAI-compatible endpoint of the judge."),
+        click.option("--judge-base-url", multiple=True, callback=_url_list,
+                     help="OpenAI-compatible endpoint of the judge; repeat it (or separate URLs with commas) to "
+                          "spread judge calls over several servers of one model."),
         click.option("--judge-args", default=None,
                      help="Judge settings key=value,...: max_tokens (2048), retries (2), json (false), repeats (1)."),
         click.option("--judge-repeats", type=click.IntRange(min=1), default=None,
@@ -216,7 +253,10 @@ def _slug(text: str) -> str:
 @cli.command("run")
 @click.option("--tasks", "tasks_arg", default=None, help="Comma-separated task names (see `evalkit tasks`).")
 @click.option("--model", default=None, help="BACKEND/MODEL: openai/<model>, vllm/<checkpoint> or replay/<outputs.jsonl>.")
-@click.option("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1.")
+@click.option("--base-url", multiple=True, callback=_url_list,
+              help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1; repeat it (or separate URLs with "
+                   "commas) to spread requests over several servers of one model: one that fails rests a while and "
+                   "its requests go to the others.")
 @click.option("--model-args", default=None, help="Engine arguments for vllm/: key=value,... (dtype, max_model_len, ...).")
 @data_dir_option
 @task_param_option
@@ -229,9 +269,11 @@ def _slug(text: str) -> str:
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
 @click.option("--run-name", default=None, help="Folder name under --output-dir (default: model and time).")
-@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Requests in flight at once, per endpoint when --base-url names several.")
 @click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True)
-@click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True)
+@click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
+              help="Seconds a request may take in all, connecting and reading the whole answer included.")
 @click.option("--max-rps", "max_requests_per_second", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Requests per second cap.")
 @click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True,
@@ -280,11 +322,27 @@ def run_command(ctx: click.Context, tasks_arg: str | None, task_params: tuple[st
                "judge_args": judge_arguments(settings["judge_args"], repeats)},
             tasks=names, data_dir=str(data) if data else None, task_params=task_params_of(names, task_params),
         )
+        if run_name is not None:
+            check_run_name(run_name)
         name = run_name or f"{_slug(spec.model.partition('/')[2] or spec.model)}_{datetime.now():%Y%m%d-%H%M%S}"
-        if "/" in name or name in (".", ".."):
-            raise EvalkitError(f"--run-name {name!r} must be a plain folder name")
         run_dir = output_dir / name
     _run_and_report(spec, run_dir, _cache_file(cache_path, no_cache), resume=resume_dir is not None)
+
+
+NAME_MAX_BYTES = 255  # the longest file name ext4, XFS, btrfs and tmpfs take
+
+
+def check_run_name(name: str) -> None:
+    """A --run-name that is one folder's name, or a one-line error saying what to give instead."""
+    if not name.strip():
+        raise EvalkitError("--run-name is empty: give a folder name, or leave --run-name out for one made of the "
+                           "model's name and the time")
+    if "/" in name or "\0" in name or name in (".", ".."):
+        raise EvalkitError(f"--run-name {name!r} must be a plain folder name")
+    size = len(name.encode("utf-8"))
+    if size > NAME_MAX_BYTES:
+        raise EvalkitError(f"--run-name is {len(name)} characters ({size} bytes in UTF-8); a folder name holds at "
+                           f"most {NAME_MAX_BYTES} bytes: give a shorter one")
 
 
 def _interrupted(run_dir: Path) -> str:
@@ -308,8 +366,8 @@ def _run_and_report(spec: Any, run_dir: Path, cache: Path | None, resume: bool) 
     try:
         with ProgressReporter(header) as reporter:
             outcome = run_evaluation(spec, run_dir, cache_path=cache, reporter=reporter, resume=resume)
-    except KeyboardInterrupt:
-        raise Interrupted(_interrupted(run_dir)) from None
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated)
+        raise Interrupted(_interrupted(run_dir), getattr(stop, "exit_code", Interrupted.exit_code)) from None
     except RunFailed:
         run = RunResult.read(run_dir)
         print_results(run.summary(), run.manifest)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from evalkit.errors import EvalkitError
+from evalkit.text_safety import repaired_value
 
 DATA_DIR_ENV = "EVALKIT_DATA_DIR"
 
@@ -42,9 +43,11 @@ def local_file(data_dir: Path, benchmark: str, filename: str) -> Path:
     return path
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_jsonl(path: Path, repair: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of a JSON Lines file (gzip-compressed when it
-    ends in .gz); a bad line or encoding is an error naming the file and line."""
+    ends in .gz); a bad line or encoding is an error naming the file and line. Text that is not valid
+    Unicode (a lone surrogate's escape) is repaired (evalkit.text_safety) unless `repair` is False:
+    a replay file's answers stay as written, for the managed backend to repair and flag."""
     opener = gzip.open if path.suffix == ".gz" else open
     lineno = 0
     try:
@@ -58,6 +61,8 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     raise EvalkitError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
                 if not isinstance(row, dict):
                     raise EvalkitError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+                if repair and "\\ud" in line.lower():  # maybe a lone surrogate's escape: text that is not valid Unicode
+                    row = repaired_value(row)
                 yield lineno, row
     except UnicodeDecodeError:
         raise EvalkitError(f"{path}:{lineno + 1}: not UTF-8 text") from None

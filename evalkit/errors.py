@@ -14,6 +14,17 @@ class RunFailed(EvalkitError):
 
 
 class Interrupted(EvalkitError):
-    """Ctrl-C where there is nothing to resume: the message says what was kept."""
+    """A stopped run (Ctrl-C, SIGTERM): the message says what was kept and how to continue."""
 
     exit_code = 130
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program stands so that it stops as on Ctrl-C (every `except
+    KeyboardInterrupt` and `finally` runs); the exit code is the shell's for SIGTERM."""
+
+    exit_code = 143

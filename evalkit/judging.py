@@ -31,7 +31,8 @@ def load_judge(spec: RunSpec, cache: RequestCache | None, backend: Backend | Non
     if not uses_judge(spec):
         return None
     if backend is None:
-        settings = BackendSettings(base_url=spec.judge_base_url, request_timeout=spec.request_timeout)
+        settings = BackendSettings(base_url=spec.judge_base_url, request_timeout=spec.request_timeout,
+                                   concurrency=spec.concurrency)
         try:
             backend = load_backend(spec.judge, settings, flag="--judge")
         except EvalkitError as exc:  # the backends' messages name the model's flags; these are the judge's

@@ -66,7 +66,8 @@ class RunManifest(BaseModel):
     created_at: str
     status: Status
     spec: RunSpec
-    backend: dict[str, Any] = Field(description="the model backend's identity (never a secret)")
+    backend: dict[str, Any] = Field(description="where the answers came from (Backend.provenance: kind, library and "
+                                                "its version, model, weights fingerprint); never a secret")
     tasks: dict[str, TaskInfo]
     resumed_at: str | None = None
     finished_at: str | None = None

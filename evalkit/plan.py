@@ -92,7 +92,8 @@ def require_code_execution_opt_in(spec: RunSpec, tasks: Sequence[Task]) -> None:
 
 def load_model(spec: RunSpec) -> Backend:
     """The model's backend, as --model, --base-url and --model-args name it."""
-    settings = BackendSettings(base_url=spec.base_url, request_timeout=spec.request_timeout, model_args=spec.model_args)
+    settings = BackendSettings(base_url=spec.base_url, request_timeout=spec.request_timeout, model_args=spec.model_args,
+                               concurrency=spec.concurrency)
     return load_backend(spec.model, settings)
 
 

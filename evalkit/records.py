@@ -13,9 +13,10 @@ from typing import Any, Mapping
 
 from typing_extensions import TypedDict  # pydantic reads field types from it on Python < 3.12
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from evalkit.errors import EvalkitError
+from evalkit.text_safety import escaped, is_valid_unicode, repaired_value
 from evalkit.types import RequestError
 
 
@@ -49,6 +50,26 @@ class SampleRecord(BaseModel):
     error: RequestError | None = Field(default=None, description="why the model gave no answer; None when it did")
     cached: bool = False
     finish_reason: str | None = None
+    escaped_outputs: list[str] | None = Field(
+        default=None, description="set only when a reply was not valid Unicode (a lone surrogate such as \\ud800): "
+                                  "every reply as it came, each surrogate written as a \\uXXXX escape; `outputs` "
+                                  "holds U+FFFD in its place")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any, info: ValidationInfo) -> Any:
+        """A record built from text that is not valid Unicode (a data file's, an imported one's) holds it
+        repaired (evalkit.text_safety), its replies as they came in `escaped_outputs`. JSON input needs
+        no look: pydantic's reader refuses a lone surrogate, and parse_record repairs such lines."""
+        if info.mode == "json" or not isinstance(data, dict):
+            return data
+        if is_valid_unicode(json.dumps(data, ensure_ascii=False, default=str)):
+            return data
+        outputs = data.get("outputs")
+        if data.get("escaped_outputs") is None and isinstance(outputs, list) and not all(
+                is_valid_unicode(o) for o in outputs if isinstance(o, str)):
+            data = {**data, "escaped_outputs": [escaped(o) if isinstance(o, str) else o for o in outputs]}
+        return repaired_value(data)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -66,16 +87,30 @@ class SampleRecord(BaseModel):
 def parse_record(line: bytes | str, where: str, legacy: bool = False) -> SampleRecord:
     """One samples.jsonl line; `legacy` for a line of an evalkit-run/1 folder. A line that does not
     fit is an error naming `where` (file:line) and the first field that is wrong."""
+    fix = "fix or delete that line, then run the command again"
     try:
         if not legacy:
-            return SampleRecord.model_validate_json(line)
+            return _read_line(line)
         return SampleRecord.model_validate(upgrade_v1_record(json.loads(line)))
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "the line"
-        raise EvalkitError(f"{where}: not an evalkit sample record ({field}: {first['msg']})") from None
-    except (ValueError, TypeError) as exc:  # json's errors, and a v1 line that is not an object
-        raise EvalkitError(f"{where}: not an evalkit sample record ({exc})") from None
+        raise EvalkitError(f"{where}: not an evalkit sample record ({field}: {first['msg']}); {fix}") from None
+    except (ValueError, TypeError, RecursionError) as exc:  # json's errors, and a v1 line that is not an object
+        raise EvalkitError(f"{where}: not an evalkit sample record ({str(exc)[:200]}); {fix}") from None
+
+
+def _read_line(line: bytes | str) -> SampleRecord:
+    try:
+        return SampleRecord.model_validate_json(line)
+    except ValidationError as exc:
+        if exc.errors()[0]["type"] != "json_invalid":
+            raise
+        try:  # Python's JSON reader takes a lone surrogate's escape, which pydantic's refuses; the record repairs it
+            data = json.loads(line)
+        except (ValueError, RecursionError):
+            raise exc from None
+        return SampleRecord.model_validate(data)
 
 
 # --- evalkit-run/1 --------------------------------------------------------------------------------

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+import re
+
+# The user-information part of every URL in a text: after `//`, up to the last `@` before the
+# path, query or fragment begins. One pattern for one URL and for a comma list of them alike, a
+# comma inside a password included.
+_USERINFO = re.compile(r"//[^/?#]*@")
 
 
 def redact_url(url: str) -> str:
-    """A base URL as it may be written down: user:password@ removed."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        netloc = parts.hostname or ""
-        if parts.port:
-            netloc += f":{parts.port}"
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
+    """A base URL (or several separated by commas) as it may be written down: user:password@ removed."""
+    return _USERINFO.sub("//", url)

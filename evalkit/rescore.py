@@ -26,7 +26,7 @@ from evalkit.records import SampleRecord
 from evalkit.registry import family_of
 from evalkit.scoring import ScoringPool, rescored
 from evalkit.spec import RunSpec
-from evalkit.store import RunStore
+from evalkit.store import LOCK, FolderLock, RunStore, holds_a_run, read_manifest
 from evalkit.types import Sample
 
 
@@ -85,19 +85,26 @@ def rescore_run(
 ) -> RunOutcome:
     """Score the stored outputs again with the current scorers, without calling the model; with `into`,
     a copy of the run written there, the run itself left as it was."""
+    lock = None
     if into is not None:
-        RunStore.open(run_dir)  # a run, readable, before anything is copied
-        if into.exists() and any(into.iterdir()):
-            raise EvalkitError(f"--into {into} exists and is not empty; name a new folder")
-        shutil.copytree(run_dir, into, dirs_exist_ok=True)
+        read_manifest(run_dir)  # a run, readable, before anything is copied; the run itself is left as it is
+        lock = _claimed(into)
+        try:
+            if holds_a_run(into):
+                raise EvalkitError(f"--into {into} exists and is not empty; name a new folder")
+            shutil.copytree(run_dir, into, dirs_exist_ok=True, ignore=shutil.ignore_patterns(LOCK))
+        except BaseException:
+            lock.release()
+            raise
         run_dir = into
-    store = RunStore.open(run_dir)
-    if judge is not None and not uses_judge(store.manifest.spec):
-        raise EvalkitError(f"--judge: no task of {run_dir} ({', '.join(store.manifest.spec.tasks)}) is graded by a "
-                           "judge, so there is nothing to judge; drop --judge to score it again")
-    spec = respecified(store.manifest.spec, judge, judge_base_url, judge_args, task_params)
-    cache = RequestCache(cache_path) if cache_path else None
+    store = RunStore.open(run_dir, lock)
+    cache: RequestCache | None = None
     try:
+        if judge is not None and not uses_judge(store.manifest.spec):
+            raise EvalkitError(f"--judge: no task of {run_dir} ({', '.join(store.manifest.spec.tasks)}) is graded by "
+                               "a judge, so there is nothing to judge; drop --judge to score it again")
+        spec = respecified(store.manifest.spec, judge, judge_base_url, judge_args, task_params)
+        cache = RequestCache(cache_path) if cache_path else None
         model = load_judge(spec, cache, judge_backend)
         prepared = prepare_tasks(spec, model)
         records = store.records()
@@ -130,13 +137,23 @@ def rescore_run(
                     await model.backend.aclose()
 
         store.rewrite(asyncio.run(rescore_all()))
+        store.update(spec=spec.written(), tasks={**store.manifest.tasks, **{p.task.name: p.info() for p in prepared}},
+                     rescored_at=now_iso())
+        return finish_run(store, {p.task.name: p.task.scorer for p in prepared},
+                          judge_stats=model.backend.stats if model else None)
     finally:
         if cache:
             cache.close()
-    store.update(spec=spec.written(), tasks={**store.manifest.tasks, **{p.task.name: p.info() for p in prepared}},
-                 rescored_at=now_iso())
-    return finish_run(store, {p.task.name: p.task.scorer for p in prepared},
-                      judge_stats=model.backend.stats if model else None)
+        store.release()
+
+
+def _claimed(into: Path) -> FolderLock:
+    """The lock of the --into folder, made if need be, before anything is copied into it."""
+    try:
+        into.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EvalkitError(f"cannot create --into {into}: {exc.strerror}") from None
+    return FolderLock.take(into)
 
 
 def _samples_of(run_dir: Path, prepared: Sequence[PreparedTask], records: Sequence[SampleRecord]) -> dict[tuple[str, str], Sample]:
@@ -145,7 +162,9 @@ def _samples_of(run_dir: Path, prepared: Sequence[PreparedTask], records: Sequen
     names = {p.task.name for p in prepared}
     for record in records:
         if record.task not in names:
-            raise EvalkitError(f"{run_dir}: samples.jsonl holds task {record.task!r}, which run.json does not list")
+            raise EvalkitError(f"{run_dir}: samples.jsonl holds task {record.task!r}, which run.json does not list; "
+                               "delete its lines, then run the command again")
         if (record.task, record.sample_id) not in samples:
-            raise EvalkitError(f"{run_dir}: {record.task} sample {record.sample_id} is not in the task's data")
+            raise EvalkitError(f"{run_dir}: {record.task} sample {record.sample_id} is not in the task's data; "
+                               "restore the data the run used (run.json's data_dir), or delete that sample's lines")
     return samples

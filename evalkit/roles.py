@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
-from evalkit.types import Request, Sample, Score
+from evalkit.types import GENERATION_KINDS, Request, Sample, Score
 
 if TYPE_CHECKING:
     from evalkit.backends.managed import ManagedBackend
@@ -71,7 +71,9 @@ class Scorer(ABC):
 
     def failed(self, record: "SampleRecord") -> bool:
         """Whether an answered record could not be scored (a judge gave no rating). Such records count
-        against the run's --max-error-rate like failed requests."""
+        against the run's --max-error-rate like failed requests. A scorer whose own machinery failed
+        (a sandbox that could not run the program) says why in `details["error"]`, which the summary
+        counts in `error_rate`."""
         return False
 
     def plan(self, samples: Sequence[Sample], run_dir: "Path") -> str | None:
@@ -130,6 +132,7 @@ class Task(ABC):
     version: str
     scorer: Scorer
     runs_generated_code: ClassVar[bool] = False  # True: the run needs --allow-code-execution first
+    request_kinds: ClassVar[frozenset[str]] = GENERATION_KINDS  # the Request kinds build_request makes
 
     @abstractmethod
     def load(self) -> TaskData:

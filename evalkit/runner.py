@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol, Sequence
 
 from evalkit import __version__
-from evalkit.backends.base import Backend
+from evalkit.backends.base import Backend, require_request_kinds
 from evalkit.backends.managed import ManagedBackend
 from evalkit.cache import RequestCache
 from evalkit.errors import RunFailed
@@ -30,6 +30,7 @@ from evalkit.roles import JudgeModel
 from evalkit.scoring import ScoringPool, make_record, unscored
 from evalkit.spec import RunSpec
 from evalkit.store import RunStore, source_git_sha
+from evalkit.text_safety import received_text
 from evalkit.types import Completion, Request, Sample
 
 
@@ -56,7 +57,7 @@ class SilentReporter:
 def new_manifest(spec: RunSpec, backend: Backend, prepared: Sequence[PreparedTask]) -> RunManifest:
     return RunManifest(
         evalkit_version=__version__, git_sha=source_git_sha(), created_at=now_iso(), status="running",
-        spec=spec.written(), backend=backend.identity(), tasks={p.task.name: p.info() for p in prepared},
+        spec=spec.written(), backend=backend.provenance(), tasks={p.task.name: p.info() for p in prepared},
     )
 
 
@@ -79,13 +80,14 @@ async def run_task(
     """Generate every pending (sample, choice), turn by turn; score and record each as it finishes."""
     task = prepared.task
     history: dict[tuple[str, int], list[str]] = {(s.id, c): [] for s, c in pending}
+    received: dict[tuple[str, int], list[str]] = {(s.id, c): [] for s, c in pending}  # as they came (text_safety)
     failed: set[tuple[str, int]] = set()
     writes: list[asyncio.Task] = []
 
     async def record(sample: Sample, request: Request, completion: Completion) -> None:
         outputs = history[sample.id, request.choice]
         score = await pool.score(task, sample, outputs) if completion.ok else unscored(task)
-        line = make_record(task, sample, request, outputs, completion, score)
+        line = make_record(task, sample, request, outputs, completion, score, received[sample.id, request.choice])
         store.append(line)
         reporter.sample_done(task.name, line)
 
@@ -97,6 +99,7 @@ async def run_task(
                 sample, choice = active[i]
                 if completion.ok:
                     history[sample.id, choice].append(completion.text)  # type: ignore[arg-type]
+                    received[sample.id, choice].append(received_text(completion))  # type: ignore[arg-type]
                 else:
                     failed.add((sample.id, choice))
                 if not completion.ok or turn == len(sample.turns) - 1:
@@ -139,12 +142,14 @@ def run_evaluation(
     `backend` and `judge_backend` replace the ones `spec` names (tests script them)."""
     reporter = reporter or SilentReporter()
     existing = RunStore.reopen(run_dir, spec, resume)
-    cache = RequestCache(cache_path) if cache_path else None
+    cache: RequestCache | None = None
     judge: JudgeModel | None = None
     try:
+        cache = RequestCache(cache_path) if cache_path else None
         judge = load_judge(spec, cache, judge_backend)
         prepared = prepare_tasks(spec, judge)
         backend = backend or load_model(spec)
+        require_request_kinds(backend, {p.task.name: p.task.request_kinds for p in prepared})
         manifest = new_manifest(spec, backend, prepared)
         if existing is None:
             store = RunStore.create(run_dir, manifest)
@@ -152,6 +157,8 @@ def run_evaluation(
             store = existing
             store.resume(manifest)
     except BaseException:
+        if existing is not None:
+            existing.release()
         if cache:
             cache.close()
         raise
@@ -190,3 +197,4 @@ def run_evaluation(
     finally:
         if cache:
             cache.close()
+        store.release()

@@ -37,8 +37,9 @@ def unscored(task: Task) -> Score:
 
 
 def make_record(task: Task, sample: Sample, request: Request, outputs: Sequence[str], completion: Completion,
-                score: Score) -> SampleRecord:
-    """The record of a sample's last request (its final turn, or the turn that failed)."""
+                score: Score, received: Sequence[str] = ()) -> SampleRecord:
+    """The record of a sample's last request (its final turn, or the turn that failed); `received`: the
+    outputs as they came, which differ where a reply was not valid Unicode (evalkit.text_safety)."""
     rendered = request.rendered()
     return SampleRecord(
         task=task.name,
@@ -56,6 +57,7 @@ def make_record(task: Task, sample: Sample, request: Request, outputs: Sequence[
         error=completion.error,
         cached=completion.cached,
         finish_reason=completion.finish_reason,
+        escaped_outputs=list(received) if received and list(received) != list(outputs) else None,
     )
 
 

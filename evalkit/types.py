@@ -43,18 +43,26 @@ class GenerationParams:
         return params
 
 
+RequestKind = Literal["completion", "chat", "loglikelihood"]
+GENERATION_KINDS: frozenset[str] = frozenset({"completion", "chat"})
+
+
 @dataclass(frozen=True)
 class Request:
-    """One generation request: a completion prompt or a list of chat messages.
+    """One request: a completion prompt, a list of chat messages, or a log-likelihood question.
+
+    A `loglikelihood` request asks how likely `continuation` is after `prompt` (the context), and
+    whether it is the greedy continuation; nothing is generated and `params` play no part.
 
     `task`, `sample_id`, `turn` and `choice` say where the answer belongs; only `choice` (which of
     several sampled answers) changes the answer, so it is the only one of them in the cache key.
     """
 
-    kind: Literal["completion", "chat"]
+    kind: RequestKind
     params: GenerationParams
     prompt: str | None = None
     messages: tuple[tuple[str, str], ...] | None = None  # (role, content) pairs
+    continuation: str | None = None  # loglikelihood: the text whose log-probability is asked
     task: str = ""
     sample_id: str = ""
     turn: int = 0
@@ -67,6 +75,8 @@ class Request:
         """The request as stored in samples.jsonl and dumps: the prompt or the messages."""
         if self.kind == "completion":
             return {"prompt": self.prompt}
+        if self.kind == "loglikelihood":
+            return {"prompt": self.prompt, "continuation": self.continuation}
         return {"messages": self.chat_messages()}
 
     def cache_payload(self) -> dict[str, Any]:
@@ -106,7 +116,8 @@ class RequestError:
 
 @dataclass(frozen=True)
 class Completion:
-    """What a backend answered for one request: text, or an error recorded on the item."""
+    """What a backend answered for one request: text (or, for a loglikelihood request, `logprob` and
+    `greedy`), or an error recorded on the item."""
 
     text: str | None
     error: RequestError | None = None
@@ -114,10 +125,15 @@ class Completion:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached: bool = False
+    logprob: float | None = None  # loglikelihood: the continuation's summed log-probability (natural log)
+    greedy: bool | None = None  # loglikelihood: whether every continuation token is the most likely one
+    # Set only when `text` was not valid Unicode and was repaired (evalkit.text_safety): the text as it
+    # came, each lone surrogate written as a \uXXXX escape.
+    received: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.text is not None
+        return self.error is None and (self.text is not None or self.logprob is not None)
 
 
 @dataclass(frozen=True)

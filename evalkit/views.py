@@ -149,9 +149,14 @@ def header(run: "RunResult") -> list[tuple[str, str]]:
                       + (f", {seconds:.1f} s" if seconds is not None else "")))
     if m.judge_requests is not None:
         j = m.judge_requests
-        facts.append(("judge", f"{spec.judge}: {j.sent} sent, {j.cache_hits} from cache, {j.errors} failed"))
+        facts.append(("judge", f"{spec.judge}: {j.sent} sent, {j.cache_hits} from cache, {j.errors} failed"
+                      + (f", {j.repaired} replies not valid Unicode (stored with U+FFFD)" if j.repaired else "")))
     if m.upgraded_from:
         facts.append(("format", f"upgraded from {m.upgraded_from}"))
+    repaired = sum(1 for r in run.records if r.escaped_outputs is not None)
+    if repaired:
+        facts.append(("invalid text", f"{repaired} answers held text that is not valid Unicode: stored with U+FFFD, "
+                                      "as they came in escaped_outputs"))
     return facts
 
 

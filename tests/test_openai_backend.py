@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.backends.base import BackendSettings, load_backend
-from evalkit.backends.openai_api import _same_model, not_served_message, served_models
+from evalkit.backends.openai_models import _same_model, not_served_message, served_models
 from evalkit.cli import cli
 from evalkit.errors import EvalkitError
 from evalkit.testing import stub_server

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from evalkit.backends.openai_api import check_reachable
+from evalkit.backends.openai_models import check_reachable
 from evalkit.errors import EvalkitError
 
 

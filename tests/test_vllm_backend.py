@@ -7,6 +7,7 @@ what evalkit hands to it: sampling parameters, completion vs chat, engine argume
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import types
 from types import SimpleNamespace
@@ -94,3 +95,24 @@ def test_parse_model_args(text, parsed):
 def test_parse_model_args_refuses_items_without_a_key_and_value(text):
     with pytest.raises(EvalkitError, match="is not key=value"):
         parse_model_args(text)
+
+
+def test_a_local_checkpoint_is_known_by_its_contents_and_a_hub_id_by_its_name(fake_vllm, tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALKIT_FINGERPRINTS", str(tmp_path / "memo.json"))
+    folder = tmp_path / "latest"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"hidden_size": 64}')
+    (folder / "model.safetensors").write_bytes(b"weights of step 100")
+    (folder / "notes.md").write_text("not part of the model")
+    first = load_backend(f"vllm/{folder}").identity()
+    assert len(first["weights_sha256"]) == 64
+    (folder / "notes.md").write_text("edited")
+    assert load_backend(f"vllm/{folder}").identity() == first  # only what decides the answers counts
+    (folder / "model.safetensors").write_bytes(b"weights of step 200")  # a training loop saves over latest/
+    stat = (folder / "model.safetensors").stat()  # a later save: a later time (a clock tick is a few ms)
+    os.utime(folder / "model.safetensors", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))
+    second = load_backend(f"vllm/{folder}").identity()
+    assert second["weights_sha256"] != first["weights_sha256"] and second["model"] == first["model"]
+    hub = load_backend("vllm/org/some-model")
+    assert "weights_sha256" not in hub.identity() and hub.provenance()["local"] is False
+    assert load_backend(f"vllm/{folder}").provenance()["library"] == "vllm"

@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from evalkit.errors import EvalkitError
 from evalkit.plugins import entry_points_of, load_plugin
-from evalkit.types import Completion, Request
+from evalkit.types import GENERATION_KINDS, Completion, Request
 
 ENTRY_POINT_GROUP = "evalkit.backends"
 
@@ -23,11 +23,20 @@ class Backend(ABC):
 
     name: str  # "openai/gpt-4o", "replay/outputs.jsonl"
     max_batch_size: int = 1  # larger for engines that batch (vLLM)
+    replicas: int = 1  # servers answering side by side; ManagedBackend allows --concurrency in flight per replica
     cacheable: bool = True  # False where an answer costs nothing to reproduce (replay)
+    request_kinds: frozenset[str] = GENERATION_KINDS  # the Request kinds it answers; "loglikelihood" where it can
 
     @abstractmethod
     def identity(self) -> dict[str, Any]:
         """What makes this backend's answers differ from another's; no secrets. Part of the cache key."""
+
+    def provenance(self) -> dict[str, Any]:
+        """What run.json records of where the answers came from; no secrets, no credentials in URLs.
+        By convention `kind`, `library` and `library_version` (the package that talks to the model),
+        `model` (its id or path), and whatever fingerprints the weights where one can be read (a
+        file's hash, a server's /models entry). The default is identity()."""
+        return self.identity()
 
     @abstractmethod
     async def generate(self, requests: Sequence[Request]) -> list[Completion]: ...
@@ -51,7 +60,8 @@ class BackendSettings:
     """What the command line says about the model besides its name."""
 
     base_url: str | None = None
-    request_timeout: float = 600.0
+    request_timeout: float = 600.0  # the whole request, however slowly its answer comes
+    concurrency: int = 8  # requests in flight per endpoint (--concurrency)
     check_server: bool = True  # ask the server for /models before the run starts
     model_args: dict[str, Any] = field(default_factory=dict)  # engine arguments (vllm)
     flag: str = "--model"  # the flag that named this model ("--judge" for the judge), for messages; set by load_backend
@@ -64,6 +74,7 @@ class BackendKind:
     name: str
     usage: str  # how the target is written, for help and errors: "openai/<model>"
     create: Callable[[str, BackendSettings], Backend]
+    request_kinds: frozenset[str] = GENERATION_KINDS  # what its backends answer, known before one is built
 
 
 def backend_kinds() -> dict[str, Any]:
@@ -87,6 +98,18 @@ def load_backend(model: str, settings: BackendSettings = BackendSettings(), flag
     if not isinstance(backend, Backend):
         raise EvalkitError(f"backend plugin {name!r} built a {type(backend).__name__}, not an evalkit Backend")
     return backend
+
+
+def require_request_kinds(backend: Backend, needs: Mapping[str, frozenset[str]]) -> None:
+    """Stop before anything is sent when a task (task name -> request kinds) asks for a kind of request
+    the backend cannot answer, naming the backend kinds that can."""
+    for task, kinds in needs.items():
+        missing = sorted(kinds - backend.request_kinds)
+        if missing:
+            able = [kind.usage for kind in map(backend_kind, sorted(backend_kinds()))
+                    if kind is not None and set(missing) <= kind.request_kinds]
+            raise EvalkitError(f"{task} asks for {', '.join(missing)} requests, which {backend.name} cannot answer; "
+                               f"use {' or '.join(able) or 'a backend that can'}")
 
 
 def parse_model_args(text: str | None, flag: str = "--model-args") -> dict[str, Any]:

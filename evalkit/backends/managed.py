@@ -14,6 +14,7 @@ from typing import AsyncIterator, Sequence
 
 from evalkit.backends.base import Backend
 from evalkit.cache import RequestCache, request_key
+from evalkit.text_safety import safe_completion
 from evalkit.types import Completion, Request, RequestError
 
 
@@ -40,6 +41,7 @@ class RequestStats:
     retries: int = 0
     errors: int = 0  # requests that still failed after their retries
     error_kinds: dict[str, int] = field(default_factory=dict)
+    repaired: int = 0  # answers whose text was not valid Unicode, stored with U+FFFD (evalkit.text_safety)
 
 
 class ManagedBackend:
@@ -55,7 +57,8 @@ class ManagedBackend:
         self.cache = cache if backend.cacheable else None
         self.retry = retry
         self.stats = RequestStats()
-        self._slots = asyncio.Semaphore(max(1, concurrency))
+        # `concurrency` per replica: several servers of one model each take that many at once.
+        self._slots = asyncio.Semaphore(max(1, concurrency) * max(1, backend.replicas))
         self._min_interval = 1.0 / max_requests_per_second if max_requests_per_second else 0.0
         self._next_send = 0.0  # monotonic time before which no request may start (rate limit, 429)
         self._identity = backend.identity()
@@ -68,7 +71,7 @@ class ManagedBackend:
             hit = hits.get(keys[i]) if self.cache else None
             if hit is not None:
                 self.stats.cache_hits += 1
-                yield i, hit
+                yield i, self._safe(hit)
             else:
                 misses.append(i)
         size = max(1, self.backend.max_batch_size)
@@ -78,8 +81,8 @@ class ManagedBackend:
             for done in asyncio.as_completed(pending):
                 for i, completion in await done:
                     if self.cache:
-                        self.cache.put(keys[i], completion)
-                    yield i, completion
+                        self.cache.put(keys[i], completion)  # as it came: a re-run repairs it the same way
+                    yield i, self._safe(completion)
         finally:
             for task in pending:
                 task.cancel()
@@ -116,6 +119,13 @@ class ManagedBackend:
         self.stats.errors += 1
         self.stats.error_kinds[error.label] = self.stats.error_kinds.get(error.label, 0) + 1
         return replace(completion, error=replace(error, attempts=attempts, retryable=False, retry_after=None))
+
+    def _safe(self, completion: Completion) -> Completion:
+        """Every answer leaves here as valid Unicode, whatever the backend or the cache gave."""
+        completion = safe_completion(completion)
+        if completion.received is not None:
+            self.stats.repaired += 1
+        return completion
 
     def _pause_all(self, seconds: float) -> None:
         """A 429 with Retry-After holds back every request, not only the one that got it."""

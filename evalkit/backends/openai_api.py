@@ -1,25 +1,33 @@
-"""`openai/<model>`: any OpenAI-compatible endpoint, in completions or chat mode.
+"""`openai/<model>`: any OpenAI-compatible endpoints, in completions or chat mode.
 
-The request kind picks the endpoint: a completion request goes to /completions, a chat request to
+The request kind picks the path: a completion request goes to /completions, a chat request to
 /chat/completions. The client's own retries are off; ManagedBackend retries with its cap, and this
-module only says which failures are worth another attempt.
+module only says which failures are worth another attempt. `--request-timeout` is a deadline for
+the whole request, however slowly its answer arrives.
 
-Before the run sends anything, `check_reachable` asks the endpoint for GET /models: an absent
-server, a refused key, a base URL that lacks the /v1 its API answers under, and a model name the
-server does not serve are one-line errors; an endpoint that lists no models is not held up.
+Several base URLs serve one model side by side (evalkit.backends.endpoints: which one answers, which
+ones rest). Before the run, each is asked for GET /models (evalkit.backends.openai_models); what the
+listing says about the model is the cache identity of its answers, so replicas share them.
 """
 
 from __future__ import annotations
 
-import difflib
+import asyncio
 import email.utils
+import importlib.metadata
 import json
 import os
 import time
-from typing import Any, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from evalkit.backends.base import Backend, BackendKind, BackendSettings
+from evalkit.backends.endpoints import (Endpoint, EndpointPool, entry_differences, is_server_failure,
+                                        served_identity, split_base_urls)
+from evalkit.backends.openai_logprobs import parse_echo, request_options
+from evalkit.backends.openai_models import (Unreachable, base_url_flag, check_reachable, lacks_v1, shorten,
+                                            unreachable_message)
 from evalkit.errors import EvalkitError
 from evalkit.redact import redact_url
 from evalkit.types import Completion, Request, RequestError
@@ -29,8 +37,6 @@ RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 # How servers refuse a structured-output request: OpenAI and vLLM answer 400/404/415/422; llama-cpp-python
 # answers HTTP 500 with a validation error that names `response_format` (seen against the real server).
 REFUSED_OPTION_STATUS = {400, 404, 415, 422}
-MODELS_BODY_LIMIT = 8 << 20  # a /models answer larger than this is not read for the model check
-LISTED_AT_MOST = 8  # model names a "not served" message shows
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -57,52 +63,135 @@ def parse_retry_after(headers: Any) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def base_url_flag(flag: str) -> str:
-    """The flag that sets the endpoint of the model `flag` names: --base-url for --model, --judge-base-url for --judge."""
-    return "--base-url" if flag == "--model" else f"{flag}-base-url"
-
-
-def lacks_v1(base_url: str) -> bool:
-    """Whether the base URL's path does not end in /v1, where OpenAI-compatible servers answer."""
-    return not urlsplit(base_url).path.rstrip("/").endswith("/v1")
-
-
 class OpenAIBackend(Backend):
-    def __init__(self, model: str, base_url: str | None = None, timeout: float = 600.0, flag: str = "--model") -> None:
+    """`openai/<model>` behind one or several base URLs (see evalkit.backends.endpoints for the rotation)."""
+
+    # log-likelihoods where the server echoes prompt log-probabilities (evalkit.backends.openai_logprobs)
+    request_kinds = frozenset({"completion", "chat", "loglikelihood"})
+
+    def __init__(self, model: str, base_url: str | None = None, timeout: float = 600.0, flag: str = "--model",
+                 concurrency: int = 8) -> None:
         self.model = model
-        self.base_url = (base_url or OPENAI_DEFAULT_BASE_URL).rstrip("/")
         self.name = f"openai/{model}"
-        self.timeout = timeout
+        self.timeout = timeout  # the whole request: connecting, waiting and every byte of the answer
         self.flag = flag  # the flag that named the model, for messages
+        self.concurrency = concurrency
         if not os.environ.get("OPENAI_API_KEY") and base_url is None:
             raise EvalkitError(
                 "OPENAI_API_KEY is not set: export it, or point --base-url at a local OpenAI-compatible server"
             )
-        # The SDK is imported and the client made at the first request, not here: `openai` takes
+        urls = split_base_urls(base_url) if base_url is not None else (OPENAI_DEFAULT_BASE_URL,)
+        if not urls:
+            raise EvalkitError(f"{base_url_flag(flag)} {base_url!r} names no URL; pass one, or several separated by commas")
+        for url in urls:
+            if not _is_http_url(url):
+                shown = redact_url(url).rpartition("@")[2]  # a piece of a password cut at a comma stays unsaid
+                raise EvalkitError(f"{base_url_flag(flag)} lists {shown!r}, not an http:// or https:// URL; separate "
+                                   "URLs with commas, and write a comma inside one as %2C")
+        self._use(urls)
+        self.models_entry: dict[str, Any] | None = None  # the model's /models entry, as the first endpoint gave it
+        self.served: dict[str, Any] | None = None  # what the endpoints agree it says about the model
+        self.unreachable: list[tuple[str, str]] = []  # (URL, why) of endpoints left out at the start
+        # The SDK is imported and the clients made at the first request, not here: `openai` takes
         # most of a second to import, which a run answered entirely from the cache never needs.
         self._openai: Any = None
-        self._client: Any = None
 
-    def _ensure_client(self) -> Any:
-        if self._client is None:
+    def _use(self, urls: Sequence[str]) -> None:
+        self.urls = tuple(urls)
+        self.pool = EndpointPool(self.urls, self.concurrency)
+        self.replicas = len(self.urls)  # ManagedBackend allows --concurrency in flight per endpoint
+
+    def check_endpoints(self, timeout: float = 10.0) -> None:
+        """check_reachable for every endpoint at once. Bad settings (a refused key, a missing /v1, a model
+        not served) stop the run; an endpoint nothing answers at is left out, or stops the run when
+        none answers; endpoints whose /models entries for the model differ serve different models."""
+        with ThreadPoolExecutor(max_workers=len(self.urls)) as threads:
+            checks = list(threads.map(lambda url: _check_one(url, timeout, self.model, self.flag), self.urls))
+        reachable = [(url, entry) for url, (entry, why) in zip(self.urls, checks) if why is None]
+        self.unreachable = [(url, why) for url, (_, why) in zip(self.urls, checks) if why is not None]
+        if not reachable:
+            if len(self.urls) == 1:
+                raise EvalkitError(unreachable_message(self.urls[0], self.unreachable[0][1], self.flag))
+            listed = "; ".join(f"{redact_url(url)} ({why})" for url, why in self.unreachable)
+            raise EvalkitError(f"cannot reach any of the {len(self.urls)} model servers: {listed}; are they running, "
+                               f"and is {base_url_flag(self.flag)} right?")
+        # An endpoint that describes nothing (busy at the check, no /models) answers to the same model
+        # name, and is taken to serve what the others describe.
+        described = [(url, entry, served_identity(entry)) for url, entry in reachable if entry is not None]
+        for url, _, served in described[1:]:
+            first_url, _, first = described[0]
+            if served != first:
+                fields = ", ".join(entry_differences(first, served))
+                raise EvalkitError(f"{redact_url(first_url)} and {redact_url(url)} serve different models as "
+                                   f"{self.model!r} (their /models entries differ in {fields}); pass one model's "
+                                   f"servers to {base_url_flag(self.flag)}")
+        if described:
+            self.models_entry, self.served = described[0][1], described[0][2]
+        self._use([url for url, _ in reachable])
+
+    def identity(self) -> dict[str, Any]:
+        if self.served is not None:
+            # The model served, not where: replicas of one model share answers, and a URL that
+            # serves another model (another /models entry) under the same name never does.
+            return {"kind": "openai", "model": self.model, "served": self.served}
+        # Nothing describes the model (no /models, a listing without it, a busy server, no check):
+        # then only the URL tells this server's answers from those of another that serves other
+        # weights under the same name ("default", "model"), so the answers stay with their URLs.
+        urls = sorted(redact_url(url) for url in self.urls)
+        return {"kind": "openai", "model": self.model, "base_url": urls[0] if len(urls) == 1 else urls}
+
+    def provenance(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "kind": "openai", "library": "openai", "library_version": installed_version("openai"), "model": self.model,
+            "endpoints": [redact_url(url) for url in self.urls], "models_entry": self.models_entry,
+        }
+        if self.unreachable:
+            info["unreachable_at_start"] = [redact_url(url) for url, _ in self.unreachable]
+        return info
+
+    def plan_notes(self, planned: Mapping[str, Sequence[str]]) -> list[str]:
+        return [f"{base_url_flag(self.flag)} {redact_url(url)} is left out: cannot reach it ({why}); the run goes "
+                f"on with {len(self.urls)} other endpoint{'s' if len(self.urls) > 1 else ''}"
+                for url, why in self.unreachable]
+
+    def endpoint_counts(self) -> dict[str, dict[str, int]]:
+        """Per endpoint (URL redacted): requests given, answered, and failed as a server fails."""
+        return {redact_url(e.url): {"sent": e.sent, "answered": e.answered, "failed": e.failed}
+                for e in self.pool.endpoints}
+
+    def _client_for(self, endpoint: Endpoint) -> Any:
+        if endpoint.client is None:
             import openai
 
             api_key = os.environ.get("OPENAI_API_KEY") or "EMPTY"  # local servers accept any key
-            # The key lives only inside the client: it is never part of identity(), run.json or logs.
+            # The key lives only inside the clients: it is never part of identity(), run.json or logs.
             self._openai = openai
-            self._client = openai.AsyncOpenAI(
-                api_key=api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout
-            )
-        return self._client
-
-    def identity(self) -> dict[str, Any]:
-        return {"kind": "openai", "model": self.model, "base_url": redact_url(self.base_url)}
+            endpoint.client = openai.AsyncOpenAI(api_key=api_key, base_url=endpoint.url, max_retries=0,
+                                                 timeout=self.timeout)
+        return endpoint.client
 
     async def generate(self, requests: Sequence[Request]) -> list[Completion]:
         return [await self._generate_one(request) for request in requests]
 
     async def _generate_one(self, request: Request) -> Completion:
-        client = self._ensure_client()
+        """Send to an endpoint; when it fails as a server fails, to the next live one, each at most once."""
+        tried: list[Endpoint] = []
+        failure: Completion | None = None
+        while (endpoint := await self.pool.acquire(tried)) is not None:
+            completion: Completion | None = None
+            try:
+                completion = await self._send(endpoint, request)
+            finally:
+                self.pool.release(endpoint, completion)
+            if not is_server_failure(completion.error):
+                return completion
+            tried.append(endpoint)
+            failure = completion
+        assert failure is not None  # the first acquire always gives an endpoint
+        return failure
+
+    async def _send(self, endpoint: Endpoint, request: Request) -> Completion:
+        client = self._client_for(endpoint)
         openai = self._openai
         params = request.params
         options: dict[str, Any] = {"model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature}
@@ -114,34 +203,43 @@ class OpenAIBackend(Backend):
             options["top_p"] = params.top_p
         if params.response_format is not None:
             options["response_format"] = json.loads(params.response_format)
+        where = f"{redact_url(endpoint.url)}: " if len(self.urls) > 1 else ""
         try:
-            if request.kind == "completion":
-                response = await client.completions.create(prompt=request.prompt, **options)
+            if request.kind == "loglikelihood":
+                call = client.completions.create(model=self.model, **request_options(request.prompt or "",
+                                                                                     request.continuation or ""))
+            elif request.kind == "completion":
+                call = client.completions.create(prompt=request.prompt, **options)
             else:
-                response = await client.chat.completions.create(messages=request.chat_messages(), **options)
+                call = client.chat.completions.create(messages=request.chat_messages(), **options)
+            # The SDK's timeout bounds each read, so a server that trickles bytes or never ends its
+            # body would hold the request forever; the deadline bounds the whole of it.
+            response = await asyncio.wait_for(call, self.timeout)
         except openai.APIStatusError as exc:
-            message = self._not_found(exc) if exc.status_code == 404 else _short(exc.message)
+            message = self._not_found(exc, endpoint.url) if exc.status_code == 404 else where + shorten(exc.message)
             return Completion(text=None, error=status_error(request, exc.status_code, message,
                                                             parse_retry_after(exc.response.headers)))
-        except openai.APITimeoutError:
+        except (asyncio.TimeoutError, openai.APITimeoutError):  # asyncio's is not the builtin before 3.11
             return Completion(text=None, error=RequestError(
-                "timeout", f"no answer within {self.timeout:g} s", retryable=True))
+                "timeout", f"{where}no complete answer within {self.timeout:g} s", retryable=True))
         except openai.APIConnectionError as exc:
             return Completion(text=None, error=RequestError(
-                "connection", _short(str(exc.__cause__ or exc)), retryable=True))
+                "connection", where + shorten(str(exc.__cause__ or exc)), retryable=True))
         except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:
-            return Completion(text=None, error=RequestError("malformed", _short(str(exc)), retryable=True))
+            return Completion(text=None, error=RequestError("malformed", where + shorten(str(exc)), retryable=True))
+        if request.kind == "loglikelihood":
+            return parse_echo(response, request.prompt or "")
         return self._parse(request, response)
 
-    def _not_found(self, exc: Any) -> str:
+    def _not_found(self, exc: Any, base_url: str) -> str:
         """A 404's message: which URL answered it, and the likely fix when the base URL lacks /v1."""
         try:
             url = redact_url(str(exc.response.request.url))
         except Exception:  # noqa: BLE001 - a response without its request: name the base URL instead
-            url = f"an endpoint under {redact_url(self.base_url)}"
-        message = f"{url} answered 404 ({_short(exc.message, 120)})"
-        if lacks_v1(self.base_url):
-            shown = redact_url(self.base_url)
+            url = f"an endpoint under {redact_url(base_url)}"
+        message = f"{url} answered 404 ({shorten(exc.message, 120)})"
+        if lacks_v1(base_url):
+            shown = redact_url(base_url)
             message += (f"; {base_url_flag(self.flag)} {shown} has no /v1: if the server's OpenAI API is under /v1, "
                         f"pass {base_url_flag(self.flag)} {shown}/v1")
         return message
@@ -164,8 +262,16 @@ class OpenAIBackend(Backend):
         )
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
+        for endpoint in self.pool.endpoints:
+            if endpoint.client is not None:
+                await endpoint.client.close()
+
+
+def installed_version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def status_error(request: Request, status: int, message: str, retry_after: float | None) -> RequestError:
@@ -179,123 +285,29 @@ def status_error(request: Request, status: int, message: str, retry_after: float
     return RequestError("http", message, status=status, retryable=status in RETRYABLE_STATUS, retry_after=retry_after)
 
 
-def check_reachable(base_url: str, timeout: float = 10.0, model: str | None = None, flag: str = "--model") -> None:
-    """Fail fast, in one line, before anything is sent: nothing answers at the base URL, it refuses
-    the key, its API answers under /v1 which the base URL lacks, or it lists models and `model` (the
-    name sent to the server) is not one of them. An endpoint without /models (404, 405, 501, or an
-    answer that lists no models) is not held up: the run proceeds as the user asked."""
-    base_url = base_url.rstrip("/")
-    shown = redact_url(base_url)
-    status, body = _get_models(base_url, timeout, shown)
-    if status is None:
-        # Connected and asked, but no answer yet: a busy server, not an absent one. llama-cpp-python's
-        # /models waits behind every queued generation. (A connect timeout is an error, in _get_models.)
-        return
-    if status in (401, 403):
-        raise EvalkitError(f"{shown} refused the API key (HTTP {status}); check OPENAI_API_KEY")
-    if status == 404 and lacks_v1(base_url):
-        _refuse_missing_v1(base_url, min(timeout, 5.0), flag)
-        return
-    if model is not None and 200 <= status < 300:
-        served = served_models(body)
-        if served and not any(_same_model(model, name) for name in served):
-            raise EvalkitError(not_served_message(shown, model, served, flag))
-
-
-def _get_models(base_url: str, timeout: float, shown: str) -> tuple[int | None, bytes | None]:
-    """GET {base_url}/models: (status, body of a 2xx answer), (None, None) when the server took the
-    request but did not answer in time; a one-line error when nothing answers there at all."""
-    import urllib.error
-    import urllib.request
-
-    key = os.environ.get("OPENAI_API_KEY") or "EMPTY"  # local servers accept any key; never shown
-    request = urllib.request.Request(f"{base_url}/models", headers={"Authorization": f"Bearer {key}"})
+def _is_http_url(url: str) -> bool:
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            try:
-                return response.status, response.read(MODELS_BODY_LIMIT + 1)
-            except TimeoutError:
-                return None, None
-            except OSError:  # the answer broke off: reachable, but nothing to check the model against
-                return response.status, None
-    except urllib.error.HTTPError as exc:  # the server answered with an error status
-        return exc.code, None
-    except TimeoutError:
-        return None, None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise EvalkitError(
-            f"cannot reach the model server at {shown} ({_short(str(reason))}); is it running, and is --base-url right?"
-        ) from None
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # an unbalanced [ or a bad port
+        return False
 
 
-def _refuse_missing_v1(base_url: str, timeout: float, flag: str) -> None:
-    """/models is not found at the base URL: when {base_url}/v1/models answers, the base URL lacks
-    its /v1, and every request of the run would get 404. Anything else is left to the run."""
-    with_v1 = f"{base_url}/v1"
+def _check_one(url: str, timeout: float, model: str, flag: str) -> tuple[dict[str, Any] | None, str | None]:
+    """check_reachable of one endpoint: (its entry for the model, None), or (None, why nothing answers there)."""
     try:
-        status, _ = _get_models(with_v1, timeout, redact_url(with_v1))
-    except EvalkitError:
-        return
-    if status is not None and (200 <= status < 300 or status in (401, 403)):
-        option = base_url_flag(flag)
-        raise EvalkitError(f"{option} {redact_url(base_url)} has no OpenAI API at /models; it answers at "
-                           f"{redact_url(with_v1)}: pass {option} {redact_url(with_v1)}")
-
-
-def served_models(body: bytes | None) -> list[str]:
-    """The model names of a /models answer ({"data": [{"id": ...}, ...]}), sorted; [] when the answer
-    lists none (not JSON, another shape, too large, or a wildcard route that serves any name)."""
-    if not body or len(body) > MODELS_BODY_LIMIT:
-        return []
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return []
-    items = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        return []
-    names = sorted({item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)})
-    return [] if any("*" in name for name in names) else names
-
-
-def _same_model(requested: str, served: str) -> bool:
-    """Whether a request for `requested` reaches `served`: Gemini's OpenAI API lists `models/NAME`
-    and answers NAME; Ollama lists `NAME:latest` and answers NAME."""
-    return bool(_spellings(requested) & _spellings(served))
-
-
-def _spellings(name: str) -> set[str]:
-    names = {name, name.removeprefix("models/")}
-    return names | {n.removesuffix(":latest") for n in names}
-
-
-def not_served_message(shown: str, model: str, served: Sequence[str], flag: str) -> str:
-    """One line: what the server serves instead of `model`, and the --model (or --judge) to pass."""
-    close = difflib.get_close_matches(model, served, n=3, cutoff=0.6)
-    listed = close + [name for name in served if name not in close]
-    names = ", ".join(listed[:LISTED_AT_MOST])
-    if len(listed) > LISTED_AT_MOST:
-        names += f" and {len(listed) - LISTED_AT_MOST} more (GET {shown}/models lists them)"
-    if len(served) == 1:
-        fix = f"pass {flag} openai/{served[0]}"
-    elif close:
-        fix = f"pass {flag} openai/{close[0]} (or another of them)"
-    else:
-        fix = f"pass {flag} openai/<one of them>"
-    return f"the server at {shown} serves {names}, not {model!r}: {fix}"
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        return check_reachable(url, timeout, model, flag), None
+    except Unreachable as exc:
+        return None, exc.reason
 
 
 def create(model: str, settings: BackendSettings) -> OpenAIBackend:
-    backend = OpenAIBackend(model, base_url=settings.base_url, timeout=settings.request_timeout, flag=settings.flag)
+    backend = OpenAIBackend(model, base_url=settings.base_url, timeout=settings.request_timeout, flag=settings.flag,
+                            concurrency=settings.concurrency)
     if settings.check_server:
-        check_reachable(backend.base_url, model=model, flag=settings.flag)
+        backend.check_endpoints()
     return backend
 
 
-KIND = BackendKind("openai", "openai/<model> (with --base-url for a local server)", create)
+KIND = BackendKind("openai", "openai/<model> (with --base-url for a local server, repeated for several)", create,
+                   OpenAIBackend.request_kinds)

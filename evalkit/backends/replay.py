@@ -19,7 +19,12 @@ def load_replay_file(path: Path) -> dict[tuple[str, str], list[str]]:
     if not path.is_file():
         raise EvalkitError(f"replay file {path} does not exist")
     outputs: dict[tuple[str, str], list[str]] = {}
-    for lineno, row in iter_jsonl(path):
+    try:
+        rows = list(iter_jsonl(path, repair=False))  # answers as written: ManagedBackend repairs and flags them
+    except EvalkitError as exc:
+        raise EvalkitError(f"replay file {exc}: each line must be one JSON object with task, sample_id and output; "
+                           "fix that line, then run the command again") from None
+    for lineno, row in rows:
         where = f"{path}:{lineno}"
         missing = [field for field in ("task", "sample_id", "output") if field not in row]
         if missing:

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from evalkit.backends.base import Backend, BackendKind
 from evalkit.errors import EvalkitError
+from evalkit.fingerprint import checkpoint_sha256
 from evalkit.types import Completion, Request, RequestError
 
 
@@ -29,6 +30,7 @@ class VLLMBackend(Backend):
         self.model = model
         self.name = f"vllm/{model}"
         self.engine_args = dict(engine_args or {})
+        self.weights_sha256 = checkpoint_sha256(model)  # None for a Hub id
         self._lock = threading.Lock()  # one LLM engine: batches run one at a time
         try:
             self._llm = vllm.LLM(model=model, **self.engine_args)
@@ -36,7 +38,14 @@ class VLLMBackend(Backend):
             raise EvalkitError(f"vLLM could not load {model}: {type(exc).__name__}: {exc}") from None
 
     def identity(self) -> dict[str, Any]:
-        return {"kind": "vllm", "model": self.model, "engine_args": self.engine_args}
+        identity: dict[str, Any] = {"kind": "vllm", "model": self.model, "engine_args": self.engine_args}
+        if self.weights_sha256 is not None:  # what is in the folder, not its name: `latest/` is rewritten
+            identity["weights_sha256"] = self.weights_sha256
+        return identity
+
+    def provenance(self) -> dict[str, Any]:
+        return {**self.identity(), "library": "vllm", "library_version": getattr(self._vllm, "__version__", None),
+                "local": self.weights_sha256 is not None}
 
     def _sampling(self, request: Request):
         p = request.params

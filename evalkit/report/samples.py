@@ -3,7 +3,8 @@
 Each sample carries its prompt (or chat), its target, and per run the outputs, the extracted answer,
 the scores, the error, the judge's verdicts and explanations, and what else its scorer wrote down
 (a code-execution outcome, what each reading found). Flags feed the report's filters: the strict
-score changed between runs, a format violation, a judge failure, a request error.
+score changed between runs, a format violation, a judge failure, a request error, a reply that was
+not valid Unicode (repaired: stored with U+FFFD).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def sample_rows(runs: Sequence["RunResult"]) -> list[dict[str, Any]]:
     for (task, sample_id, choice), records in sorted(keys.items(), key=lambda kv: (kv[0][0], _natural(kv[0][1]), kv[0][2])):
         first = next(r for r in records if r is not None)
         per_run = [None if r is None else _run_view(r) for r in records]
-        scores = {r.scores.get(strict[task]) for r in records if r is not None}
+        metric = strict.get(task)  # None for a record of a task its run.json does not list
+        scores = {r.scores.get(metric) if metric else None for r in records if r is not None}
         flags = []
         if len([r for r in records if r is not None]) > 1 and len(scores) > 1:
             flags.append("changed")
@@ -41,9 +43,11 @@ def sample_rows(runs: Sequence["RunResult"]) -> list[dict[str, Any]]:
             flags.append("judge")
         if any(r is not None and not r.answered for r in records):
             flags.append("error")
+        if any(r is not None and r.escaped_outputs is not None for r in records):
+            flags.append("repaired")
         prompt, source = _prompt(records)
         rows.append({"t": task, "id": sample_id, "c": choice, "g": first.genre, "p": prompt, "ps": source,
-                     "target": first.target, "r": per_run, "f": flags, "m": strict[task]})
+                     "target": first.target, "r": per_run, "f": flags, "m": metric})
     return rows
 
 

@@ -36,6 +36,9 @@ class StubConfig:
     log: Path | None = None
     require_key: str | None = None  # when set, other bearer tokens get 401
     reply: Callable[[str], str] | None = None  # in-process only: the reply text for a prompt (default reply_for)
+    # The entries GET /v1/models lists, read at each request (a test may change them between runs);
+    # None: one entry, for the model "stub".
+    models: list[dict[str, Any]] | None = None
 
 
 def prompt_of(body: dict[str, Any]) -> str:
@@ -71,7 +74,8 @@ def build_app(config: StubConfig):
     async def models(request):
         if not authorized(request):
             return web.json_response({"error": {"message": "bad key"}}, status=401)
-        return web.json_response({"object": "list", "data": [{"id": "stub", "object": "model"}]})
+        entries = config.models if config.models is not None else [{"id": "stub", "object": "model"}]
+        return web.json_response({"object": "list", "data": entries})
 
     async def complete(request):
         if not authorized(request):
