@@ -116,3 +116,46 @@ def test_a_local_checkpoint_is_known_by_its_contents_and_a_hub_id_by_its_name(fa
     hub = load_backend("vllm/org/some-model")
     assert "weights_sha256" not in hub.identity() and hub.provenance()["local"] is False
     assert load_backend(f"vllm/{folder}").provenance()["library"] == "vllm"
+
+
+class CharTokenizer:
+    """One token per character (its code point), BOS 1, as an HF tokenizer's encode() adds it."""
+
+    bos_token_id, eos_token_id = 1, 2
+
+    def encode(self, text):
+        return [1] + [ord(c) for c in text]
+
+
+def test_loglikelihoods_are_the_prompt_logprobs_of_the_continuations_tokens(fake_vllm, monkeypatch):
+    def generate(self, prompts, params, use_tqdm=False):
+        self.calls.append(("generate", prompts, params))
+        # position i holds token ids[i] at log-probability -i/10; it ranks first when its code point is even
+        return [SimpleNamespace(prompt_logprobs=[None] + [
+            {token: SimpleNamespace(logprob=-i / 10, rank=1 if token % 2 == 0 else 3)}
+            for i, token in enumerate(p["prompt_token_ids"]) if i > 0]) for p in prompts]
+
+    monkeypatch.setattr(FakeLLM, "generate", generate)
+    monkeypatch.setattr(FakeLLM, "get_tokenizer", lambda self: CharTokenizer(), raising=False)
+    backend = load_backend("vllm/tiny-model")
+    asked = [("ab ", "d"), ("ab", " bd"), ("x", "")]  # "ab " + "d" is split as "ab" + " d"
+    answers = asyncio.run(backend.generate(
+        [Request("loglikelihood", GenerationParams(), prompt=c, continuation=x) for c, x in asked]))
+    (call,) = FakeLLM.instances[0].calls
+    assert call[2] == {"max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 1}
+    assert [p["prompt_token_ids"] for p in call[1]] == [[1, 97, 98, 32, 100], [1, 97, 98, 32, 98, 100], [1, 120]]
+    # positions 3 (" ") and 4 ("d"): -0.3 - 0.4; " " (32) ranks first, "d" (100) too
+    assert (round(answers[0].logprob, 6), answers[0].greedy, answers[0].completion_tokens) == (-0.7, True, 2)
+    assert (round(answers[1].logprob, 6), answers[1].greedy) == (-0.3 - 0.4 - 0.5, True)
+    assert (answers[2].logprob, answers[2].greedy, answers[2].completion_tokens) == (0.0, True, 0)
+
+
+def test_an_engine_failure_on_loglikelihoods_is_an_error_on_each(fake_vllm, monkeypatch):
+    def generate(self, prompts, params, use_tqdm=False):
+        raise ValueError("prompt too long")
+
+    monkeypatch.setattr(FakeLLM, "generate", generate)
+    monkeypatch.setattr(FakeLLM, "get_tokenizer", lambda self: CharTokenizer(), raising=False)
+    answers = asyncio.run(load_backend("vllm/tiny-model").generate(
+        [Request("loglikelihood", GenerationParams(), prompt="a", continuation="b")] * 2))
+    assert [a.error.kind for a in answers] == ["engine", "engine"] and "prompt too long" in answers[0].error.message

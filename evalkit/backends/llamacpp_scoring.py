@@ -13,9 +13,7 @@ last token, from position 0; then that token and the continuation. The first ste
 when it was exactly this context's first step. A resumed run, or the choices in another order,
 give the same numbers to the last bit.
 
-Tokens follow lm-evaluation-harness's convention, so choices agree with it: whitespace that ends
-the context moves to the start of the continuation, the whole text is tokenized once, and the
-continuation's tokens are those after the context's own token count.
+Tokens are split as lm-evaluation-harness splits them (evalkit.backends.continuation).
 """
 
 from __future__ import annotations
@@ -24,20 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.backends.continuation import split_tokens as continuation_split
 from evalkit.types import Completion, RequestError
 
 
 def split_tokens(llm: Any, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """(context tokens, continuation tokens), the context starting with the model's BOS as a prompt does."""
-    spaces = len(context) - len(context.rstrip())
-    if spaces:
-        context, continuation = context[:-spaces], context[-spaces:] + continuation
-    whole = llm.tokenize((context + continuation).encode("utf-8"), add_bos=True, special=True)
-    head = llm.tokenize(context.encode("utf-8"), add_bos=True, special=True)
-    if not head:  # a model without BOS and an empty context: the first token is predicted from nothing
-        head = [llm.token_bos()]
-        whole = head + whole
-    return whole[: len(head)], whole[len(head):]
+    """(context tokens, continuation tokens), each text tokenized as a prompt is, BOS first."""
+    return continuation_split(lambda text: llm.tokenize(text.encode("utf-8"), add_bos=True, special=True),
+                              context, continuation, llm.token_bos())
 
 
 class ContextMemo:

@@ -13,6 +13,7 @@ import threading
 from typing import Any, Sequence
 
 from evalkit.backends.base import Backend, BackendKind
+from evalkit.backends.vllm_scoring import loglikelihoods
 from evalkit.errors import EvalkitError
 from evalkit.fingerprint import checkpoint_sha256
 from evalkit.types import Completion, Request, RequestError
@@ -20,6 +21,7 @@ from evalkit.types import Completion, Request, RequestError
 
 class VLLMBackend(Backend):
     max_batch_size = 256
+    request_kinds = frozenset({"completion", "chat", "loglikelihood"})  # evalkit.backends.vllm_scoring
 
     def __init__(self, model: str, engine_args: dict[str, Any] | None = None) -> None:
         try:
@@ -64,6 +66,10 @@ class VLLMBackend(Backend):
 
     def _generate_locked(self, requests: Sequence[Request]) -> list[Completion]:
         results: list[Completion | None] = [None] * len(requests)
+        scored = [i for i, r in enumerate(requests) if r.kind == "loglikelihood"]
+        if scored:
+            for i, answer in zip(scored, loglikelihoods(self._llm, self._vllm, [requests[i] for i in scored])):
+                results[i] = answer
         for kind in ("completion", "chat"):
             indices = [i for i, r in enumerate(requests) if r.kind == kind]
             if not indices:
@@ -92,4 +98,5 @@ class VLLMBackend(Backend):
         return await asyncio.to_thread(self._generate_sync, requests)
 
 
-KIND = BackendKind("vllm", "vllm/<checkpoint>", lambda model, settings: VLLMBackend(model, settings.model_args))
+KIND = BackendKind("vllm", "vllm/<checkpoint>", lambda model, settings: VLLMBackend(model, settings.model_args),
+                   VLLMBackend.request_kinds)
