@@ -75,6 +75,8 @@ class RunManifest(BaseModel):
     timings: dict[str, float] | None = None
     requests: RequestStats | None = None
     judge_requests: RequestStats | None = None
+    judge_backend: dict[str, Any] | None = Field(default=None, description="where the judge's gradings came from "
+                                                 "(Backend.provenance of --judge); None without a judge")
     summary: list[SummaryRow] | None = None
     origin: dict[str, Any] | None = Field(default=None, description="where an imported run came from")
     upgraded_from: str | None = Field(default=None, description="the format an older evalkit wrote, when upgraded")

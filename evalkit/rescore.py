@@ -138,7 +138,8 @@ def rescore_run(
 
         store.rewrite(asyncio.run(rescore_all()))
         store.update(spec=spec.written(), tasks={**store.manifest.tasks, **{p.task.name: p.info() for p in prepared}},
-                     rescored_at=now_iso())
+                     rescored_at=now_iso(),
+                     **({"judge_backend": model.backend.backend.provenance()} if model is not None else {}))
         return finish_run(store, {p.task.name: p.task.scorer for p in prepared},
                           judge_stats=model.backend.stats if model else None)
     finally:

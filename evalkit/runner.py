@@ -54,10 +54,12 @@ class SilentReporter:
     def note(self, text: str) -> None: ...
 
 
-def new_manifest(spec: RunSpec, backend: Backend, prepared: Sequence[PreparedTask]) -> RunManifest:
+def new_manifest(spec: RunSpec, backend: Backend, prepared: Sequence[PreparedTask],
+                 judge: JudgeModel | None = None) -> RunManifest:
     return RunManifest(
         evalkit_version=__version__, git_sha=source_git_sha(), created_at=now_iso(), status="running",
         spec=spec.written(), backend=backend.provenance(), tasks={p.task.name: p.info() for p in prepared},
+        judge_backend=judge.backend.backend.provenance() if judge is not None else None,
     )
 
 
@@ -150,7 +152,7 @@ def run_evaluation(
         prepared = prepare_tasks(spec, judge)
         backend = backend or load_model(spec)
         require_request_kinds(backend, {p.task.name: p.task.request_kinds for p in prepared})
-        manifest = new_manifest(spec, backend, prepared)
+        manifest = new_manifest(spec, backend, prepared, judge)
         if existing is None:
             store = RunStore.create(run_dir, manifest)
         else:

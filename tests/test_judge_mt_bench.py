@@ -81,6 +81,7 @@ def test_every_turn_is_graded_with_its_template_and_the_summary_has_the_required
     assert record["details"]["judgments"]["turn1"][0] | {"reply": "…"} == {
         "prompt": "single-math-v1", "rating": 8.0, "reply": "…", "failure": None, "attempts": 1, "output": "text"}
     assert outcome.manifest.status == "completed" and outcome.manifest.judge_requests.sent == 12
+    assert outcome.manifest.judge_backend == {"kind": "scripted", "model": "fake"}  # the judge's, in run.json
 
 
 def test_japanese_first_turns_use_the_japanese_prompts_and_second_turns_the_english_ones(mtb_dir, tmp_path):
@@ -151,8 +152,9 @@ def test_without_a_judge_answers_are_stored_unscored_and_score_grades_them_later
     notes = Notes()
     model = ScriptedBackend(model_reply)
     out = tmp_path / "run"
-    run_evaluation(spec(mtb_dir, judge=None, limit=2), out, cache_path=None, backend=model, reporter=notes)
+    first = run_evaluation(spec(mtb_dir, judge=None, limit=2), out, cache_path=None, backend=model, reporter=notes)
     assert f"grade them with evalkit score {out} --judge BACKEND/MODEL" in notes.events[0]
+    assert first.manifest.judge_backend is None
     record = records(out)[("81", 0)]
     assert record["outputs"] == ["answer 81 turn 1 choice 0", "answer 81 turn 2 choice 0"]
     assert set(record["scores"].values()) == {None} and record["details"]["note"] == "not judged: no --judge was given"
@@ -165,6 +167,7 @@ def test_without_a_judge_answers_are_stored_unscored_and_score_grades_them_later
     assert len(judge.received) == 4
     assert summary(out).loc[("all", "score"), "value"] == 9.0
     assert outcome.manifest.spec.judge == "openai/judge" and outcome.manifest.judge_requests.sent == 4
+    assert outcome.manifest.judge_backend == judge.provenance()  # who graded, beside who answered
 
 
 def position_biased_judge(request: Request) -> str:
