@@ -31,6 +31,7 @@ def _stat_key(path: Path) -> str:
 
 
 def hash_file(path: Path) -> str:
+    """The sha256 of a file's contents, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -38,7 +39,7 @@ def hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def file_sha256(path: Path, memo: Path | None = None) -> str:
+def remembered_sha256(path: Path, memo: Path | None = None) -> str:
     """The sha256 of `path`'s contents, from the memo file when the file is unchanged since it was hashed."""
     memo = memo or default_fingerprints_path()
     key = _stat_key(path)
@@ -83,11 +84,11 @@ def checkpoint_sha256(target: str, memo: Path | None = None) -> str | None:
     so an unchanged checkpoint costs a stat per file; an overwritten one is a new hash."""
     path = Path(target).expanduser()
     if path.is_file():
-        return file_sha256(path, memo)
+        return remembered_sha256(path, memo)
     if not path.is_dir():
         return None
     files = sorted({f for pattern in CHECKPOINT_FILES for f in path.glob(pattern) if f.is_file()})
     digest = hashlib.sha256()
     for file in files:
-        digest.update(f"{file.name}\0{file_sha256(file, memo)}\n".encode())
+        digest.update(f"{file.name}\0{remembered_sha256(file, memo)}\n".encode())
     return digest.hexdigest()

@@ -67,22 +67,32 @@ def start_stub_process(log: Path, *options: object) -> tuple[subprocess.Popen[by
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         base_url = f"http://127.0.0.1:{port}/v1"
-        if _serving(proc, base_url):
+        if serving(proc, base_url):
             return proc, base_url
         proc.kill()
         proc.wait()
     raise RuntimeError("the stub server did not start")
 
 
-def _serving(proc: subprocess.Popen[bytes], base_url: str) -> bool:
-    deadline = time.monotonic() + 30
+def serving(proc: subprocess.Popen[bytes], base_url: str, seconds: float = 30, pause: float = 0.05) -> bool:
+    """Whether the server `proc` started answers GET {base_url}/models within `seconds` (False once it exits)."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            urllib.request.urlopen(f"{base_url}/models", timeout=1).close()
+            urllib.request.urlopen(f"{base_url}/models", timeout=max(1.0, pause * 4)).close()
             return True
         except OSError:
-            time.sleep(0.05)
+            time.sleep(pause)
     return False
+
+
+def server_answers(base_url: str) -> bool:
+    """Whether an OpenAI-compatible server answers GET {base_url}/models with a model list (an opt-in test's skip check)."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/models", timeout=5) as response:
+            return response.status == 200 and "data" in json.load(response)
+    except (OSError, ValueError):
+        return False
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -15,7 +15,7 @@ from evalkit.backends.llamacpp_scoring import split_tokens
 from evalkit.cache import RequestCache, request_key
 from evalkit.errors import EvalkitError
 from evalkit import fingerprint
-from evalkit.fingerprint import file_sha256, hash_file
+from evalkit.fingerprint import hash_file, remembered_sha256
 from evalkit.types import Completion, GenerationParams, Request
 
 
@@ -60,22 +60,22 @@ def test_the_fingerprint_is_the_content_hash_and_an_unchanged_file_is_read_once(
     model.write_bytes(b"GGUF weights one")
     calls = []
     monkeypatch.setattr(fingerprint, "hash_file", lambda p: calls.append(p) or hash_file(p))
-    first = file_sha256(model, memo)
+    first = remembered_sha256(model, memo)
     assert first == hashlib.sha256(b"GGUF weights one").hexdigest() and len(calls) == 1
-    assert file_sha256(model, memo) == first and len(calls) == 1  # from the memo
+    assert remembered_sha256(model, memo) == first and len(calls) == 1  # from the memo
     moved = tmp_path / "moved.gguf"
     moved.write_bytes(model.read_bytes())
-    assert file_sha256(moved, memo) == first  # another path, same weights: same identity
+    assert remembered_sha256(moved, memo) == first  # another path, same weights: same identity
 
 
 def test_an_overwritten_file_is_hashed_again_even_with_the_same_size(tmp_path):
     model, memo = tmp_path / "latest.gguf", tmp_path / "memo.json"
     model.write_bytes(b"GGUF weights AAA")
-    before = file_sha256(model, memo)
+    before = remembered_sha256(model, memo)
     model.write_bytes(b"GGUF weights BBB")  # what a training loop's save does
     stat = model.stat()
     os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
-    assert file_sha256(model, memo) != before
+    assert remembered_sha256(model, memo) != before
 
 
 @pytest.mark.parametrize("memo_text", ["", "{not json", "[1, 2]", '{"x": 1}', "\x00\x01"])
@@ -83,8 +83,8 @@ def test_a_damaged_memo_only_costs_a_new_hash(tmp_path, memo_text):
     model, memo = tmp_path / "m.gguf", tmp_path / "memo.json"
     model.write_bytes(b"GGUF")
     memo.write_text(memo_text)
-    assert len(file_sha256(model, memo)) == 64
-    assert file_sha256(model, memo) == file_sha256(model, tmp_path / "fresh.json")
+    assert len(remembered_sha256(model, memo)) == 64
+    assert remembered_sha256(model, memo) == remembered_sha256(model, tmp_path / "fresh.json")
 
 
 # --- log-likelihood tokens: lm-evaluation-harness's split ----------------------------------------

@@ -35,7 +35,7 @@ from typing import Any, Sequence
 from evalkit.backends.base import Backend, BackendKind, BackendSettings
 from evalkit.backends.llamacpp_scoring import ContextMemo, loglikelihood
 from evalkit.errors import EvalkitError
-from evalkit.fingerprint import file_sha256
+from evalkit.fingerprint import remembered_sha256
 from evalkit.types import Completion, Request, RequestError
 
 # Models known by name: name -> (module whose assemble() returns the .gguf path, the PyPI package shipping it).
@@ -115,7 +115,7 @@ class LlamaCppBackend(Backend):
         self.args = {**DEFAULT_ARGS, **(args or {})}
         self.args.setdefault("n_threads", len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
         check_args(self.args, "--model-args" if flag == "--model" else f"{flag}-args")
-        self.sha256 = file_sha256(self.path)
+        self.sha256 = remembered_sha256(self.path)
         self._llm: Any = None
         self._memo = ContextMemo()
         self._turns: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None

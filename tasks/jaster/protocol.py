@@ -24,7 +24,7 @@ from typing import Sequence
 
 from evalkit.errors import EvalkitError
 from evalkit.tasks.jaster.examples import Example, read_json
-from evalkit.tasks.jaster.sources import sha256_of
+from evalkit.fingerprint import hash_file
 
 PROTOCOL = "llm-jp-eval-1.3.0"  # the release whose frame and instructions `jaster` follows by default
 EVALKIT_PROFILE = "evalkit"  # evalkit's own wording (templates/), a non-default profile
@@ -67,7 +67,7 @@ def load_frame(path: Path) -> Frame:
     if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) for k in ("head", "shot", "query")):
         raise EvalkitError(f"{path}: a prompt frame is a JSON object with string 'head', 'shot' and 'query'")
     return Frame(raw["head"], raw["shot"], raw["query"], name=str(raw.get("version") or path),
-                 sha256=sha256_of(path)).check(str(path))
+                 sha256=hash_file(path)).check(str(path))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence, TypeVar
 
 from evalkit.errors import EvalkitError
+from evalkit.fingerprint import hash_file
 from evalkit.paths import cache_path
 from evalkit.tasks.jaster.catalog import Source
 
@@ -37,14 +38,6 @@ def fetch_url(url: str, dest: Path) -> None:
         while block := response.read(1 << 20):
             fh.write(block)
     partial.replace(dest)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -85,7 +78,7 @@ class DatasetFiles:
             if url is None:
                 raise EvalkitError(f"jaster:{self.dataset}: {name} has no published URL; pass --data-dir holding {path}")
             self._download(url, path)
-        self.read[f"{self.source.folder}/{name}"] = sha256_of(path)
+        self.read[f"{self.source.folder}/{name}"] = hash_file(path)
         return path
 
     def optional(self, name: str) -> Path | None:

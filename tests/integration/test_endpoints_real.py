@@ -14,13 +14,13 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
 from evalkit.backends.base import BackendSettings, load_backend
 from evalkit.runner import SilentReporter, run_evaluation
 from evalkit.spec import RunSpec
+from tests.cli_process import serving
 from tests.integration.test_lmeval_agreement import DATA_DIR
 
 pytestmark = pytest.mark.integration
@@ -47,13 +47,8 @@ def start_server(port: int, gguf: str) -> subprocess.Popen[bytes]:
          "--n_ctx", "4096", "--model_alias", MODEL],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2).close()
-            return process
-        except OSError:
-            time.sleep(0.5)
+    if serving(process, f"http://127.0.0.1:{port}/v1", seconds=180, pause=0.5):
+        return process
     process.kill()
     raise RuntimeError(f"llama.cpp's server did not start on port {port}")
 

@@ -12,10 +12,11 @@ import importlib.util
 import json
 import os
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.cli_process import server_answers
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_URL = os.environ.get("EVALKIT_TEST_BASE_URL", "http://127.0.0.1:8090/v1").rstrip("/")
@@ -26,14 +27,6 @@ LIMIT = 5
 pytestmark = pytest.mark.integration
 
 
-def _server_answers(base_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base_url}/models", timeout=5) as response:
-            return response.status == 200 and "data" in json.load(response)
-    except (OSError, ValueError):
-        return False
-
-
 def _skip_reason() -> str | None:
     if os.environ.get("EVALKIT_INTEGRATION") != "1":
         return "opt-in: set EVALKIT_INTEGRATION=1"
@@ -41,7 +34,7 @@ def _skip_reason() -> str | None:
         return "lm_eval is not installed (pip install 'lm-eval[api]==0.4.13')"
     if not (DATA_DIR / "gsm8k" / "test.jsonl").is_file():
         return f"no GSM8K data in {DATA_DIR} (set EVALKIT_DATA_DIR)"
-    if not _server_answers(BASE_URL):
+    if not server_answers(BASE_URL):
         return f"no OpenAI-compatible server answers {BASE_URL}/models (set EVALKIT_TEST_BASE_URL)"
     return None
 

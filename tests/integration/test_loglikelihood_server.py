@@ -10,26 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
 import os
-import urllib.request
 from collections import namedtuple
 
 import numpy as np
 import pytest
 
+from tests.cli_process import server_answers
+
 BASE_URL = os.environ.get("EVALKIT_TEST_BASE_URL", "http://127.0.0.1:8090/v1").rstrip("/")
 MODEL = os.environ.get("EVALKIT_TEST_MODEL", "gemma-3-270m")
 CONTEXT = "Question: Which of these is a fruit?\nA. apple\nB. hammer\nC. cloud\nAnswer:"
 CHOICES = [" A", " B", " C"]
-
-
-def _server_answers() -> bool:
-    try:
-        with urllib.request.urlopen(f"{BASE_URL}/models", timeout=5) as response:
-            return response.status == 200 and "data" in json.load(response)
-    except (OSError, ValueError):
-        return False
 
 
 pytestmark = [
@@ -50,7 +42,7 @@ def answers_of(backend, requests):
 
 
 def test_openai_loglikelihoods_are_lm_evals_numbers_and_llamacpps_choice():
-    if not _server_answers():
+    if not server_answers(BASE_URL):
         pytest.skip(f"no OpenAI-compatible server answers {BASE_URL}/models (set EVALKIT_TEST_BASE_URL)")
     from lm_eval.models.gguf import GGUFLM
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli_process import run_evalkit
-from tests.integration.test_lmeval_agreement import BASE_URL, DATA_DIR, MODEL, _server_answers
+from tests.cli_process import server_answers
+from tests.integration.test_lmeval_agreement import BASE_URL, DATA_DIR, MODEL
 from tests.report_runs import INJECTED
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ TASKS = ("--tasks", "gsm8k,jaster:NLI", "--limit", "2", "-T", "max_samples=2", "
 def runs(tmp_path_factory) -> list[Path]:
     if os.environ.get("EVALKIT_INTEGRATION") != "1":
         pytest.skip("opt-in: set EVALKIT_INTEGRATION=1")
-    if not (DATA_DIR / "jaster").is_dir() or not _server_answers(BASE_URL):
+    if not (DATA_DIR / "jaster").is_dir() or not server_answers(BASE_URL):
         pytest.skip(f"needs {DATA_DIR} and a server at {BASE_URL}")
     tmp = tmp_path_factory.mktemp("real")
     prompts = tmp / "prompts.jsonl"
