@@ -147,6 +147,8 @@ def header(run: "RunResult") -> list[tuple[str, str]]:
         seconds = (m.timings or {}).get("wall_seconds")
         facts.append(("requests", f"{r.sent} sent, {r.cache_hits} from cache, {r.retries} retries, {r.errors} failed"
                       + (f", {seconds:.1f} s" if seconds is not None else "")))
+    if m.judge_backend is not None:
+        facts.append(("judge backend", ", ".join(f"{k}={v}" for k, v in m.judge_backend.items())))
     if m.judge_requests is not None:
         j = m.judge_requests
         facts.append(("judge", f"{spec.judge}: {j.sent} sent, {j.cache_hits} from cache, {j.errors} failed"
@@ -155,8 +157,8 @@ def header(run: "RunResult") -> list[tuple[str, str]]:
         facts.append(("format", f"upgraded from {m.upgraded_from}"))
     repaired = sum(1 for r in run.records if r.escaped_outputs is not None)
     if repaired:
-        facts.append(("invalid text", f"{repaired} answers held text that is not valid Unicode: stored with U+FFFD, "
-                                      "as they came in escaped_outputs"))
+        facts.append(("invalid text", f"{repaired} {'answer' if repaired == 1 else 'answers'} held text that is not "
+                                      "valid Unicode: stored with U+FFFD, as they came in escaped_outputs"))
     return facts
 
 

@@ -168,6 +168,10 @@ def test_without_a_judge_answers_are_stored_unscored_and_score_grades_them_later
     assert summary(out).loc[("all", "score"), "value"] == 9.0
     assert outcome.manifest.spec.judge == "openai/judge" and outcome.manifest.judge_requests.sent == 4
     assert outcome.manifest.judge_backend == judge.provenance()  # who graded, beside who answered
+    from evalkit.store import RunResult
+    from evalkit.views import header
+
+    assert ("judge backend", "kind=scripted, model=fake") in header(RunResult.read(out))  # and `evalkit show` says so
 
 
 def position_biased_judge(request: Request) -> str:
