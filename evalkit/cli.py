@@ -178,10 +178,11 @@ def _cache_file(cache_path: Path | None, no_cache: bool) -> Path | None:
 @click.argument("name", required=False)
 @data_dir_option
 def tasks_command(name: str | None, data_dir: Path | None) -> None:
-    """List the task families, one row each; NAME: one family in full (variants, genres, sample counts, parameters)."""
+    """List the task families, one row each; NAME: one family in full (variants, genres, sample counts, parameters).
+    For lm-eval's library, `lm_eval:PATTERN` lists the names matching a shell-style pattern (`lm_eval:mmlu*`)."""
     from evalkit.console import stdout
     from evalkit.data import resolve_data_dir
-    from evalkit.registry import family_of, task_families
+    from evalkit.registry import family_of, task_families, task_family
     from evalkit.tables import rich_table
     from evalkit.task_list import family_notes, family_table, overview_table, parameters_table
 
@@ -189,8 +190,12 @@ def tasks_command(name: str | None, data_dir: Path | None) -> None:
     if name is None:
         stdout.print(rich_table(overview_table(list(task_families().values()), data)))
     else:
-        family = family_of(name.partition(":")[0])[0]
-        table, unavailable = family_table(family, data)
+        family_name, _, pattern = name.partition(":")
+        family = task_family(family_name) or family_of(name)[0]  # an unknown name: one line with the closest
+        if family.listing is not None:  # a library of its own: the names matching PATTERN
+            table, unavailable = family.listing(pattern or "*"), []
+        else:
+            table, unavailable = family_table(family, data)
         stdout.print(rich_table(table))
         for line in unavailable:  # task and plugin text: printed as it is, never read as markup
             stdout.print(line, markup=False, highlight=False)
@@ -225,14 +230,15 @@ def dump_command(tasks_arg: str, data_dir: Path | None, task_params: tuple[str, 
     with output.open("w", encoding="utf-8") as fh:
         for prepared in prepare_tasks(spec, scoring=False):
             for sample in prepared.samples:
-                request = prepared.task.build_request(sample, [])
+                requests = prepared.task.build_requests(sample, [])
+                asked = requests[0].rendered() if len(requests) == 1 else {"requests": [r.rendered() for r in requests]}
                 line = {
                     "task": prepared.task.name,
                     "sample_id": sample.id,
                     "genre": sample.genre,
                     "turns": len(sample.turns),
-                    **request.rendered(),
-                    "params": request.params.to_dict(),
+                    **asked,
+                    "params": requests[0].params.to_dict(),
                     "target": sample.target,
                 }
                 fh.write(json.dumps(line, ensure_ascii=False) + "\n")

@@ -64,7 +64,7 @@ def prepare_tasks(spec: RunSpec, judge: JudgeModel | None = None, scoring: bool 
     and no opt-in is asked for."""
     options = TaskOptions(
         data_dir=Path(spec.data_dir) if spec.data_dir else None, num_fewshot=spec.num_fewshot,
-        max_tokens=spec.max_tokens, temperature=spec.temperature, seed=spec.seed,
+        max_tokens=spec.max_tokens, temperature=spec.temperature, seed=spec.seed, limit=spec.limit,
         allow_code_execution=spec.allow_code_execution, judge=judge,
     )
     tasks = [build_task(name, options, spec.task_params.get(name)) for name in spec.tasks]

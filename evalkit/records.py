@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from evalkit.errors import EvalkitError
 from evalkit.text_safety import escaped, is_valid_unicode, repaired_value
-from evalkit.types import RequestError
+from evalkit.types import Loglikelihood, RequestError
 
 
 class ChatMessage(TypedDict):
@@ -41,7 +41,9 @@ class SampleRecord(BaseModel):
     genre: str
     prompt: str | None = Field(default=None, description="the completion prompt (completion tasks)")
     messages: list[ChatMessage] | None = Field(default=None, description="the last turn's chat (chat tasks)")
-    outputs: list[str] = Field(default_factory=list, description="the replies, one per turn; fewer when a request failed")
+    outputs: list[str | Loglikelihood] = Field(
+        default_factory=list, description="the replies, one per turn (a log-likelihood task: one per request, in "
+                                          "request order); fewer when a request failed")
     target: str | None = None
     answer: str | None = Field(default=None, description="the strictly extracted answer")
     scores: dict[str, float | None] = Field(default_factory=dict, description="every metric; None: not scorable")
@@ -50,7 +52,7 @@ class SampleRecord(BaseModel):
     error: RequestError | None = Field(default=None, description="why the model gave no answer; None when it did")
     cached: bool = False
     finish_reason: str | None = None
-    escaped_outputs: list[str] | None = Field(
+    escaped_outputs: list[str | Loglikelihood] | None = Field(
         default=None, description="set only when a reply was not valid Unicode (a lone surrogate such as \\ud800): "
                                   "every reply as it came, each surrogate written as a \\uXXXX escape; `outputs` "
                                   "holds U+FFFD in its place")

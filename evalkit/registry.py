@@ -36,9 +36,29 @@ class TaskOptions:
     max_tokens: int | None = None  # None: the task's own default
     temperature: float | None = None  # None: the task's own default (greedy for most)
     seed: int = 1234
+    # --limit: the runner keeps the first N samples (Task.limit); a task whose loading costs per sample
+    # (lm-eval's few-shot contexts) may read only those.
+    limit: int | None = None
     allow_code_execution: bool = False  # set only by the user's explicit opt-in
     params: Mapping[str, Any] = field(default_factory=dict)  # this task's -T values, typed, defaults filled
     judge: JudgeModel | None = None  # for families that `uses_judge`; None when no --judge was given
+
+
+class OpenVariants(Mapping[str, str]):
+    """The variants of a family whose task names come from a library of its own (lm-eval's thousands):
+    any non-empty name is accepted here and checked by the family when the task is built, with its own
+    hints; none is listed up front (the family's `listing` finds them by pattern)."""
+
+    def __getitem__(self, variant: str) -> str:
+        if not variant:
+            raise KeyError(variant)
+        return ""
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,8 @@ class TaskFamily:
     one row per family, gives that row's two cells cheaply from the data folder (or None): its task
     names folded (`jaster, jaster:chat + 13 categories, ...`) and what it shows for samples; without
     one, the row names every variant and counts each one's samples (`evalkit tasks NAME` always does).
+    `listing`, for a family with OpenVariants, is its `evalkit tasks NAME[:PATTERN]` table: the task
+    names matching a shell-style pattern.
     """
 
     name: str
@@ -62,6 +84,7 @@ class TaskFamily:
     uses_judge: bool = False
     tables: Callable[[str, "pd.DataFrame"], list["ResultTable"]] | None = None
     overview: Callable[[Path | None], tuple[str, str]] | None = None
+    listing: Callable[[str], "ResultTable"] | None = None
 
     def task_names(self) -> list[str]:
         return [self.name if not v else f"{self.name}:{v}" for v in self.variants]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
-from evalkit.types import GENERATION_KINDS, Request, Sample, Score
+from evalkit.types import GENERATION_KINDS, Reply, Request, Sample, Score
 
 if TYPE_CHECKING:
     from evalkit.backends.managed import ManagedBackend
@@ -45,9 +45,9 @@ class Scorer(ABC):
         return self.metrics[0]
 
     @abstractmethod
-    def score(self, items: Sequence[tuple[Sample, list[str]]]) -> list[Score]: ...
+    def score(self, items: Sequence[tuple[Sample, list[Reply]]]) -> list[Score]: ...
 
-    async def ascore(self, items: Sequence[tuple[Sample, list[str]]]) -> list[Score]:
+    async def ascore(self, items: Sequence[tuple[Sample, list[Reply]]]) -> list[Score]:
         """The runner awaits this; by default `score` runs in a worker thread, so the event loop
         keeps streaming answers while a slow scorer (code execution) works."""
         return await asyncio.to_thread(self.score, items)
@@ -141,6 +141,12 @@ class Task(ABC):
     @abstractmethod
     def build_request(self, sample: Sample, history: Sequence[str]) -> Request:
         """The request for turn len(history), given the model's answers to the earlier turns."""
+
+    def build_requests(self, sample: Sample, history: Sequence[Reply]) -> Sequence[Request]:
+        """Every request of turn len(history), answered together: by default the one `build_request` makes.
+        A task that asks several questions of one item (a log-likelihood per choice) returns them all;
+        its scorer receives their replies in this order."""
+        return (self.build_request(sample, history),)  # type: ignore[arg-type]
 
     def limit(self, samples: Sequence[Sample], n: int) -> list[Sample]:
         """`--limit n`: the first n samples. A collection of datasets limits each one (Jaster)."""

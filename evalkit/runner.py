@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -19,7 +20,7 @@ from evalkit import __version__
 from evalkit.backends.base import Backend, require_request_kinds
 from evalkit.backends.managed import ManagedBackend
 from evalkit.cache import RequestCache
-from evalkit.errors import RunFailed
+from evalkit.errors import EvalkitError, RunFailed
 from evalkit.judging import announce, load_judge
 from evalkit.manifest import RunManifest, now_iso
 from evalkit.outcome import RunOutcome, finish_run
@@ -30,8 +31,8 @@ from evalkit.roles import JudgeModel
 from evalkit.scoring import ScoringPool, make_record, unscored
 from evalkit.spec import RunSpec
 from evalkit.store import RunStore, source_git_sha
-from evalkit.text_safety import received_text
-from evalkit.types import Completion, Request, Sample
+from evalkit.text_safety import received_reply
+from evalkit.types import Completion, Reply, Request, Sample
 
 
 class Reporter(Protocol):
@@ -79,10 +80,13 @@ async def run_task(
     pool: ScoringPool,
     reporter: Reporter,
 ) -> None:
-    """Generate every pending (sample, choice), turn by turn; score and record each as it finishes."""
+    """Generate every pending (sample, choice), turn by turn; score and record each as it finishes.
+
+    A turn is one request, or several answered together (a multiple-choice item's log-likelihood per
+    choice): the sample's replies for the turn are all of them, in request order."""
     task = prepared.task
-    history: dict[tuple[str, int], list[str]] = {(s.id, c): [] for s, c in pending}
-    received: dict[tuple[str, int], list[str]] = {(s.id, c): [] for s, c in pending}  # as they came (text_safety)
+    history: dict[tuple[str, int], list[Reply]] = {(s.id, c): [] for s, c in pending}
+    received: dict[tuple[str, int], list[Reply]] = {(s.id, c): [] for s, c in pending}  # as they came (text_safety)
     failed: set[tuple[str, int]] = set()
     writes: list[asyncio.Task] = []
 
@@ -96,16 +100,35 @@ async def run_task(
     try:
         for turn in range(max((len(s.turns) for s, _ in pending), default=0)):
             active = [(s, c) for s, c in pending if turn < len(s.turns) and (s.id, c) not in failed]
-            requests = [routed(task.build_request(s, history[s.id, c]), task.name, s.id, turn, c) for s, c in active]
+            requests: list[Request] = []
+            owner: list[tuple[int, int]] = []  # request -> (its item in `active`, its place in the item's turn)
+            first: list[int] = []  # item -> its first request, which its record shows
+            for item, (sample, choice) in enumerate(active):
+                asked = task.build_requests(sample, history[sample.id, choice])
+                if not asked:
+                    raise EvalkitError(f"task {task.name!r} made no request for sample {sample.id!r} (a bug in its plugin)")
+                first.append(len(requests))
+                owner += [(item, place) for place in range(len(asked))]
+                requests += [routed(r, task.name, sample.id, turn, choice) for r in asked]
+            answers: dict[int, dict[int, Completion]] = {}
+            expected = Counter(item for item, _ in owner)
             async for i, completion in backend.stream(requests):
-                sample, choice = active[i]
-                if completion.ok:
-                    history[sample.id, choice].append(completion.text)  # type: ignore[arg-type]
-                    received[sample.id, choice].append(received_text(completion))  # type: ignore[arg-type]
+                item, place = owner[i]
+                answers.setdefault(item, {})[place] = completion
+                if len(answers[item]) < expected[item]:
+                    continue
+                sample, choice = active[item]
+                got = answers.pop(item)
+                turn_answers = [got[place] for place in range(expected[item])]
+                first_error = next((a for a in turn_answers if not a.ok), None)
+                if first_error is None:
+                    history[sample.id, choice] += [a.reply for a in turn_answers]  # type: ignore[misc]
+                    received[sample.id, choice] += [received_reply(a) for a in turn_answers]  # type: ignore[misc]
                 else:
                     failed.add((sample.id, choice))
-                if not completion.ok or turn == len(sample.turns) - 1:
-                    writes.append(asyncio.create_task(record(sample, requests[i], completion)))
+                if first_error is not None or turn == len(sample.turns) - 1:
+                    last = first_error or replace(turn_answers[-1], cached=all(a.cached for a in turn_answers))
+                    writes.append(asyncio.create_task(record(sample, requests[first[item]], last)))
         await asyncio.gather(*writes)
     finally:
         for write in writes:

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from evalkit.records import SampleRecord
 from evalkit.roles import Task
-from evalkit.types import Completion, Request, Sample, Score
+from evalkit.types import Completion, Reply, Request, Sample, Score
 
 
 def default_score_workers() -> int:
@@ -26,7 +26,7 @@ class ScoringPool:
     def __init__(self, workers: int | None = None) -> None:
         self._slots = asyncio.Semaphore(max(1, workers or default_score_workers()))
 
-    async def score(self, task: Task, sample: Sample, outputs: Sequence[str]) -> Score:
+    async def score(self, task: Task, sample: Sample, outputs: Sequence[Reply]) -> Score:
         async with self._slots:
             return (await task.scorer.ascore([(sample, list(outputs))]))[0]
 
@@ -36,8 +36,8 @@ def unscored(task: Task) -> Score:
     return Score(value=None, answer=None, format_ok=None, metrics={m: None for m in task.scorer.metrics})
 
 
-def make_record(task: Task, sample: Sample, request: Request, outputs: Sequence[str], completion: Completion,
-                score: Score, received: Sequence[str] = ()) -> SampleRecord:
+def make_record(task: Task, sample: Sample, request: Request, outputs: Sequence[Reply], completion: Completion,
+                score: Score, received: Sequence[Reply] = ()) -> SampleRecord:
     """The record of a sample's last request (its final turn, or the turn that failed); `received`: the
     outputs as they came, which differ where a reply was not valid Unicode (evalkit.text_safety)."""
     rendered = request.rendered()

@@ -14,7 +14,7 @@ import re
 from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
-from evalkit.types import Completion
+from evalkit.types import Completion, Reply
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
@@ -66,6 +66,6 @@ def safe_completion(completion: Completion) -> Completion:
     return replace(completion, text=repaired(text), received=escaped(text))
 
 
-def received_text(completion: Completion) -> str | None:
-    """The completion's text as it came: escaped when it was repaired, else the text itself."""
-    return completion.received if completion.received is not None else completion.text
+def received_reply(completion: Completion) -> Reply | None:
+    """The completion's reply as it came: its text escaped when it was repaired, else the reply itself."""
+    return completion.received if completion.received is not None else completion.reply

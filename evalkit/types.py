@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Union
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,22 @@ class RequestError:
 
 
 @dataclass(frozen=True)
+class Loglikelihood:
+    """The answer to a log-likelihood request, kept as that request's reply: how likely the continuation
+    is after the context (summed natural-log probability), and whether it is the greedy continuation."""
+
+    logprob: float
+    greedy: bool
+
+    def __str__(self) -> str:
+        return f"log p = {self.logprob:.4f}" + (" (greedy)" if self.greedy else "")
+
+
+# What came back for one request: generated text, or a log-likelihood.
+Reply = Union[str, Loglikelihood]
+
+
+@dataclass(frozen=True)
 class Completion:
     """What a backend answered for one request: text (or, for a loglikelihood request, `logprob` and
     `greedy`), or an error recorded on the item."""
@@ -134,6 +150,13 @@ class Completion:
     @property
     def ok(self) -> bool:
         return self.error is None and (self.text is not None or self.logprob is not None)
+
+    @property
+    def reply(self) -> Reply | None:
+        """What a scorer reads: the text, or for a log-likelihood request its Loglikelihood; None on error."""
+        if not self.ok:
+            return None
+        return Loglikelihood(self.logprob, bool(self.greedy)) if self.logprob is not None else self.text
 
 
 @dataclass(frozen=True)

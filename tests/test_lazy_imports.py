@@ -10,7 +10,7 @@ import pytest
 
 from tests.cli_process import EVALKIT, HANG_GUARD_S, evalkit_env
 
-HEAVY = ("vllm", "torch", "datasets")
+HEAVY = ("vllm", "torch", "datasets", "lm_eval")
 
 HELP_IN_PROCESS = """
 import json, sys

@@ -51,11 +51,12 @@ class Arena:
         self.random = random.Random(seed)
         for r in runs:
             store.add_run(r.label, str(r.run.dir.resolve()), r.run.manifest.spec.model)
-        # (task, sample_id, choice) -> run label -> record, for answers with text
+        # (task, sample_id, choice) -> run label -> record, for answers with text (not log-likelihoods)
         self.answers: dict[tuple[str, str, int], dict[str, SampleRecord]] = {}
         for r in runs:
             for record in r.run.records:
-                if record.answered and any(text.strip() for text in record.outputs):
+                texts = [o for o in record.outputs if isinstance(o, str)]
+                if record.answered and len(texts) == len(record.outputs) and any(t.strip() for t in texts):
                     self.answers.setdefault((record.task, record.sample_id, record.choice), {})[r.label] = record
         self.pairs = [(a, b) for i, a in enumerate(self.runs) for b in list(self.runs)[i + 1:]
                       if any(a in found and b in found for found in self.answers.values())]
