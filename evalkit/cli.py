@@ -263,7 +263,10 @@ def _slug(text: str) -> str:
               help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1; repeat it (or separate URLs with "
                    "commas) to spread requests over several servers of one model: one that fails rests a while and "
                    "its requests go to the others.")
-@click.option("--model-args", default=None, help="Engine arguments for vllm/: key=value,... (dtype, max_model_len, ...).")
+@click.option("--model-args", default=None,
+              help="Backend parameters: key=value,... (dtype=bfloat16,max_model_len=4096,tensor_parallel_size=2); a value "
+                   "may be JSON (hf_overrides={\"rope_theta\":1e6}) and commas inside brackets or quotes do not split; "
+                   "or one JSON object, or @FILE (.json/.yaml). vllm/ takes lora=ADAPTER_DIR.")
 @data_dir_option
 @task_param_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="First N samples of each task.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from evalkit import params
 from evalkit.redact import redact_url
@@ -21,7 +21,8 @@ class RunSpec(BaseModel):
 
     tasks: list[str] = Field(min_length=1)
     model: str
-    model_args: dict[str, Scalar] = Field(default_factory=dict)
+    # engine arguments: JSON values, so nested ones (vLLM's hf_overrides={...}) pass intact
+    model_args: dict[str, JsonValue] = Field(default_factory=dict)
     base_url: str | None = None  # credentials stripped in run.json (see written)
     data_dir: str | None = None
     # -T values as given, typed, per task (only the tasks whose family declares the key); run.json's
@@ -42,7 +43,7 @@ class RunSpec(BaseModel):
     allow_code_execution: bool = False  # the explicit opt-in to run generated code (HumanEval)
     judge: str | None = None  # BACKEND/MODEL of the LLM judge (MT-Bench)
     judge_base_url: str | None = None
-    judge_args: dict[str, Scalar] = Field(default_factory=dict)  # checked by the judge: max_tokens, retries, json
+    judge_args: dict[str, JsonValue] = Field(default_factory=dict)  # checked by the judge: max_tokens, retries, json
 
     def written(self) -> "RunSpec":
         """The spec as run.json keeps it: no credentials in either base URL."""

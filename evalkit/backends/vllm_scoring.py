@@ -1,4 +1,4 @@
-"""Log-likelihood of a continuation with vLLM's offline engine: its prompt log-probabilities, one batch for all requests.
+"""Token counts for the vllm/ backend: log-likelihoods from vLLM's prompt log-probabilities, and prompts too long to fit.
 
 Each request becomes the token ids of context + continuation (split as lm-evaluation-harness does,
 evalkit.backends.continuation), generated with one token and `prompt_logprobs=1`: vLLM then
@@ -20,16 +20,50 @@ def token_splits(tokenizer: Any, requests: Sequence[Request]) -> list[tuple[list
     return [split_tokens(tokenizer.encode, r.prompt or "", r.continuation or "", start) for r in requests]
 
 
-def loglikelihoods(llm: Any, vllm: Any, requests: Sequence[Request]) -> list[Completion]:
-    """One engine call for the batch; an engine failure is recorded on each request."""
+def loglikelihoods(llm: Any, vllm: Any, requests: Sequence[Request], max_model_len: int | None = None,
+                   extra: dict[str, Any] | None = None) -> list[Completion]:
+    """One engine call for the requests that fit max_model_len (with the one token generated); one that
+    does not is an error on its own. An engine failure is recorded on each request sent."""
     splits = token_splits(llm.get_tokenizer(), requests)
-    prompts = [{"prompt_token_ids": head + tail} for head, tail in splits]
-    params = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
+    results: list[Completion | None] = [None] * len(requests)
+    sent = []
+    for i, (head, tail) in enumerate(splits):
+        if max_model_len is not None and len(head) + len(tail) + 1 > max_model_len:
+            results[i] = too_long(f"context and continuation take {len(head) + len(tail)} tokens and scoring "
+                                  "generates 1", len(head) + len(tail) + 1, max_model_len)
+        else:
+            sent.append(i)
+    if sent:
+        prompts = [{"prompt_token_ids": splits[i][0] + splits[i][1]} for i in sent]
+        params = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
+        try:
+            outputs = llm.generate(prompts, params, use_tqdm=False, **(extra or {}))
+            answers = [_read(output, *splits[i]) for output, i in zip(outputs, sent)]
+        except Exception as exc:  # a device failure, and the like
+            answers = [Completion(text=None, error=RequestError("engine", f"vllm: {type(exc).__name__}: {exc}"))] * len(sent)
+        for i, answer in zip(sent, answers):
+            results[i] = answer
+    return [r for r in results if r is not None]
+
+
+def prompt_length(tokenizer: Any, request: Request) -> int | None:
+    """The prompt's token count as vLLM will see it: a completion encoded with the tokenizer's special
+    tokens, a chat rendered by its chat template and then encoded without them (vLLM's way); None
+    when it cannot be counted (no chat template), and vLLM judges it alone."""
     try:
-        outputs = llm.generate(prompts, params, use_tqdm=False)
-    except Exception as exc:  # vLLM raises many types for a prompt too long, a device failure, ...
-        return [Completion(text=None, error=RequestError("engine", f"vllm: {type(exc).__name__}: {exc}"))] * len(requests)
-    return [_read(output, head, tail) for output, (head, tail) in zip(outputs, splits)]
+        if request.kind == "chat":
+            text = tokenizer.apply_chat_template(request.chat_messages(), tokenize=False, add_generation_prompt=True)
+            return len(tokenizer.encode(text, add_special_tokens=False))
+        return len(tokenizer.encode(request.prompt or ""))
+    except Exception:  # vLLM raises its own error for this prompt; counting must not stop the batch
+        return None
+
+
+def too_long(what: str, total: int, max_model_len: int) -> Completion:
+    """The answer to a request that cannot fit: not retried, since another attempt fits no better."""
+    return Completion(text=None, error=RequestError(
+        "engine", f"vllm: {what}: {total} > max_model_len {max_model_len}; raise it with "
+                  f"--model-args max_model_len=N (up to what the model supports) or shorten the prompt"))
 
 
 def _read(output: Any, head: list[int], tail: list[int]) -> Completion:
