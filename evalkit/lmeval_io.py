@@ -6,7 +6,8 @@ per task: a line per document, or per document and filter, with the document id,
 request (`arguments`), the raw replies (`resps`), the filtered answers and each metric's value.
 
 Each results file becomes one run (a folder named after it) whose tasks are `lm_eval:<task>`:
-- a record per document, its outputs the raw replies, its prompt the first request's context, and a
+- a record per document, its outputs the raw replies (a log-likelihood task's as Loglikelihoods, as
+  the lm_eval: bridge stores them), its prompt the first request's context, and a
   score per lm-eval metric key, named as lm-eval names it (`exact_match,strict-match`);
 - the strict metric is the task's first metric key; when its metric is computed under a second
   filter (gsm8k's `flexible-extract`), that is the lenient one;
@@ -31,6 +32,7 @@ from evalkit.outcome import RunOutcome, finish_run
 from evalkit.records import SampleRecord, sample_order
 from evalkit.spec import RunSpec
 from evalkit.store import RunStore
+from evalkit.types import Loglikelihood, Reply
 
 TASK_PREFIX = "lm_eval:"
 _RESULTS = re.compile(r"^results_(.+)\.json$")
@@ -69,13 +71,30 @@ def _metric_keys(task_results: dict[str, Any]) -> list[str]:
             if "," in k and "_stderr," not in k and isinstance(v, (int, float)) and not isinstance(v, bool)]
 
 
-def _strings(value: Any) -> list[str]:
-    """The replies in a `resps` entry: [[text]] for generate_until; other shapes as their text."""
-    while isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
-        value = value[0]
-    if isinstance(value, list):
-        return [v if isinstance(v, str) else json.dumps(v) for v in value]
-    return [value if isinstance(value, str) else json.dumps(value)]
+LOGLIKELIHOOD_TYPES = ("multiple_choice", "loglikelihood", "loglikelihood_rolling")
+
+
+def _replies(value: Any, output_type: str | None) -> list[Reply]:
+    """The replies in a `resps` entry, one list per request: generated texts ([[text]], several with
+    `repeats`), or for a log-likelihood task [[log p, is greedy]] (rolling: [[log p]]) as Loglikelihoods,
+    as evalkit's lm_eval: bridge stores them; any other shape as its JSON text."""
+    requests = value if isinstance(value, list) else [value]
+    out: list[Reply] = []
+    for request in requests:
+        for resp in request if isinstance(request, list) else [request]:
+            out.append(_reply(resp, output_type))
+    return out
+
+
+def _reply(resp: Any, output_type: str | None) -> Reply:
+    if output_type in LOGLIKELIHOOD_TYPES:
+        pair = resp if isinstance(resp, list) else [resp]
+        try:
+            greedy = len(pair) > 1 and str(pair[1]) == "True"
+            return Loglikelihood(float(pair[0]), greedy)
+        except (TypeError, ValueError, IndexError):
+            pass
+    return resp if isinstance(resp, str) else json.dumps(resp)
 
 
 def _prompt(row: dict[str, Any]) -> str | None:
@@ -87,7 +106,17 @@ def _prompt(row: dict[str, Any]) -> str | None:
     return None
 
 
-def task_records(task: str, path: Path, keys: list[str]) -> list[SampleRecord]:
+def _strict_answer(filtered: Any, output_type: str | None) -> tuple[str | None, bool | None]:
+    """A generated reply's answer under the strict filter, and whether that filter found one (lm-eval's
+    regex filters answer `[invalid]` when not): the format violation the lm_eval: bridge counts too."""
+    while isinstance(filtered, list) and filtered:
+        filtered = filtered[0]
+    if output_type != "generate_until" or not isinstance(filtered, str):
+        return None, None
+    return filtered, filtered != "[invalid]"
+
+
+def task_records(task: str, path: Path, keys: list[str], output_type: str | None = None) -> list[SampleRecord]:
     """One record per document: every metric key's value, from the line of its filter."""
     by_doc: dict[str, dict[str, Any]] = defaultdict(dict)
     scores: dict[str, dict[str, float | None]] = defaultdict(dict)
@@ -101,14 +130,16 @@ def task_records(task: str, path: Path, keys: list[str]) -> list[SampleRecord]:
             value = row.get(metric)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 scores[doc][f"{metric},{filter_name}"] = float(value)
+    strict_filter = keys[0].partition(",")[2] if keys else None
     records = []
     for doc in sorted(by_doc, key=sample_order):
         row = by_doc[doc]["row"]
+        answer, format_ok = _strict_answer(filtered[doc].get(strict_filter), output_type)
         records.append(SampleRecord(
             task=f"{TASK_PREFIX}{task}", sample_id=doc, genre=task, prompt=_prompt(row),
-            outputs=_strings(row.get("resps")), target=None if row.get("target") is None else str(row["target"]),
+            outputs=_replies(row.get("resps"), output_type), target=None if row.get("target") is None else str(row["target"]),
             scores={key: scores[doc].get(key) for key in keys},
-            details={"source": "lm-eval", "filtered_resps": filtered[doc]},
+            answer=answer, format_ok=format_ok, details={"source": "lm-eval", "filtered_resps": filtered[doc]},
         ))
     return records
 
@@ -133,7 +164,8 @@ def import_lmeval(root: Path, output_dir: Path) -> list[RunOutcome]:
             if samples is None or not keys:
                 missing.append(task)
                 continue
-            task_recs = task_records(task, samples, keys)
+            output_type = ((data.get("configs") or {}).get(task) or {}).get("output_type")
+            task_recs = task_records(task, samples, keys, output_type)
             metrics = {k.split(",", 1)[0] for k in keys}
             lenient = next((k for k in keys[1:] if k.split(",", 1)[0] == keys[0].split(",", 1)[0]), None)
             tasks[f"{TASK_PREFIX}{task}"] = TaskInfo(

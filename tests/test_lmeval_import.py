@@ -58,6 +58,10 @@ def test_an_lmeval_folder_becomes_a_run_with_lmevals_numbers(tmp_path):
     assert run.manifest.origin["aggregates"]["gsm8k"]["exact_match,strict-match"] == pytest.approx(0.4)
     first = run.records[0]
     assert (first.sample_id, first.outputs, first.prompt) == ("0", ["reply 0"], "Question: q0\nAnswer:")
+    # where the strict filter found nothing ([invalid]) the reply broke the format, as the lm_eval: bridge counts it
+    assert [r.format_ok for r in run.records] == [True, False, False, True, False]
+    assert (first.answer, run.records[1].answer) == ("0", "[invalid]")
+    assert rows[("all", "format_violation")] == pytest.approx(0.6)
     assert first.details["filtered_resps"] == {"strict-match": ["0"], "flexible-extract": ["0"]}
     shown = CliRunner().invoke(cli, ["show", str(run_dir), "--format", "json"])
     assert shown.exit_code == 0, shown.stderr
@@ -106,3 +110,31 @@ def test_a_folder_that_is_not_lmeval_output_is_one_line(tmp_path, make, message)
     root.mkdir()
     result = CliRunner().invoke(cli, ["import", "lm-eval", str(make(root)), "--output-dir", str(tmp_path / "out")])
     assert result.exit_code == 2 and result.stderr.startswith("error: ") and message in result.stderr
+
+
+def test_a_multiple_choice_folder_imports_its_loglikelihoods_as_the_bridge_stores_them(tmp_path):
+    """lm-eval logs a log-likelihood as strings (["-1.5", "True"]); the import keeps numbers, like lm_eval:<task>."""
+    from evalkit.types import Loglikelihood
+
+    folder = tmp_path / "lm" / "local__gemma"
+    folder.mkdir(parents=True)
+    results = {"results": {"toy_mc": {"alias": "toy_mc", "acc,none": 0.5, "acc_stderr,none": 0.5}},
+               "configs": {"toy_mc": {"task": "toy_mc", "output_type": "multiple_choice"}},
+               "versions": {"toy_mc": 1}, "config": {"model": "gguf"}, "model_name": "gemma"}
+    (folder / f"results_{STAMP}.json").write_text(json.dumps(results))
+    lines = []
+    for doc, (lls, acc) in enumerate([((-1.5, -0.5), 1.0), ((-0.25, -2.0), 0.0)]):
+        best = lls.index(max(lls))
+        lines.append({"doc_id": doc, "target": 1, "arguments": {f"gen_args_{i}": {"arg_0": f"Q{doc}", "arg_1": c}
+                                                                for i, c in enumerate((" no", " yes"))},
+                      "resps": [[[str(ll), str(i == best)]] for i, ll in enumerate(lls)],
+                      "filtered_resps": [[str(ll), str(i == best)] for i, ll in enumerate(lls)],
+                      "filter": "none", "metrics": ["acc"], "acc": acc})
+    (folder / f"samples_toy_mc_{STAMP}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = CliRunner().invoke(cli, ["import", "lm-eval", str(tmp_path / "lm"), "--output-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.stderr
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    records = {r.sample_id: r for r in RunResult.read(run_dir).records}
+    assert records["0"].outputs == [Loglikelihood(-1.5, False), Loglikelihood(-0.5, True)]
+    assert records["1"].outputs == [Loglikelihood(-0.25, True), Loglikelihood(-2.0, False)]
+    assert [records[d].scores["acc,none"] for d in ("0", "1")] == [1.0, 0.0]

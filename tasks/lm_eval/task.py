@@ -72,8 +72,9 @@ class LmEvalTask(Task):
             samples += leaf_samples
         self.request_kinds = frozenset(KINDS[t] for t in types)
         versions = {leaf: (config_of(t).get("metadata") or {}).get("version") for leaf, t in self.loaded.tasks.items()}
-        self.version = f"lm-eval {lm_eval_version()} {self.lm_name}" + (
-            f" v{next(iter(versions.values()))}" if len(versions) == 1 else f" ({len(versions)} tasks)")
+        # as `evalkit import lm-eval` names an imported task's version, so compare sets the two side by side
+        self.version = f"lm-eval {self.lm_name} " + (
+            str(next(iter(versions.values()))) if len(versions) == 1 else f"({len(versions)} tasks)")
         self.scorer.prepare(self.loaded)
         fingerprint: dict[str, Any] = {"lm_eval": lm_eval_version(), "kind": self.loaded.kind, "versions": versions,
                                        "requests": hashes}

@@ -34,8 +34,8 @@ BASE_URL = os.environ.get("EVALKIT_TEST_BASE_URL", "http://127.0.0.1:8090/v1").r
 MODEL = os.environ.get("EVALKIT_TEST_MODEL", "gemma-3-270m")
 DATA_DIR = Path(os.environ.get("EVALKIT_DATA_DIR") or REPO.parent / "shared" / "data").resolve()
 GSM8K_DOCS = int(os.environ.get("EVALKIT_BRIDGE_GSM8K_DOCS", "20"))
-SERVER_MC_DOCS = int(os.environ.get("EVALKIT_BRIDGE_SERVER_MC_DOCS", "1"))
-SERVER_MC_SUBJECTS = ("management", "world_religions")
+SERVER_MC_DOCS = int(os.environ.get("EVALKIT_BRIDGE_SERVER_MC_DOCS", "1"))  # a subject
+SERVER_MC_SUBJECTS = tuple(os.environ.get("EVALKIT_BRIDGE_SERVER_MC_SUBJECTS", "management").split(","))
 LOCAL_MC_DOCS = 10  # a subject: 50 questions over the five subjects
 
 pytestmark = [
@@ -212,3 +212,26 @@ def test_fifty_jmmlu_questions_are_lm_evals_requests_choices_and_scores(tmp_path
         assert record.answer == "ABCD"[int(np.argmax(lls))], key
         assert record.scores["acc,none"] == row["acc"], key
     assert np.mean([r.scores["acc,none"] for r in records]) == pytest.approx(result["results"][task]["acc,none"])
+
+
+def test_an_import_of_lm_evals_own_folder_compares_with_the_bridged_run_document_for_document(gsm8k_runs):
+    """`evalkit import lm-eval` of the folder lm_eval wrote, then `evalkit compare` against the bridged run:
+    one task, the same documents paired, the same versions, figures apart only by drifted replies."""
+    from click.testing import CliRunner
+
+    from evalkit.cli import cli
+
+    theirs, ours, tmp = gsm8k_runs
+    imported = CliRunner().invoke(cli, ["import", "lm-eval", str(tmp / "lm_eval"), "--output-dir", str(tmp / "imported")])
+    assert imported.exit_code == 0, imported.output
+    (run_dir,) = list((tmp / "imported").iterdir())
+    compared = CliRunner().invoke(cli, ["compare", str(run_dir), str(tmp / "evalkit"), "--format", "json"])
+    assert compared.exit_code == 0, compared.output
+    report = json.loads(compared.stdout)
+    assert not any("versions differ" in note for note in report["notes"]), report["notes"]
+    drifted = sum(1 for key, rows in theirs.items() if ours[key].outputs != [rows[0]["resps"][0][0]])
+    for row in report["rows"]:
+        if row["genre"] == "all" and row["metric"] in ("exact_match,strict-match", "exact_match,flexible-extract",
+                                                       "format_violation"):
+            assert row["n"] == GSM8K_DOCS, row
+            assert abs(row["candidate_value"] - row["baseline_value"]) <= drifted / GSM8K_DOCS, row
