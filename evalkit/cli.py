@@ -157,7 +157,7 @@ def moved(flag: str, replacement: str):
 
 def judge_arguments(text: str | None, repeats: int | None) -> dict[str, Any]:
     """--judge-args, with --judge-repeats folded in."""
-    from evalkit.backends.base import parse_model_args
+    from evalkit.backends.model_args import parse_model_args
 
     args = parse_model_args(text, "--judge-args")
     if repeats is not None:
@@ -302,7 +302,7 @@ def run_command(ctx: click.Context, tasks_arg: str | None, task_params: tuple[st
                 output_dir: Path, run_name: str | None, resume_dir: Path | None, cache_path: Path | None,
                 no_cache: bool, **settings: Any) -> None:
     """Evaluate a model on tasks; writes OUTPUT_DIR/NAME/{run.json,samples.jsonl,summary.csv}."""
-    from evalkit.backends.base import parse_model_args
+    from evalkit.backends.model_args import parse_model_args
     from evalkit.data import resolve_data_dir
     from evalkit.plan import task_params_of
     from evalkit.registry import parse_task_list

@@ -57,7 +57,7 @@ def judge_command(run_dirs: tuple[Path, ...], db_path: Path, judge: str, judge_b
     from evalkit.arena.battles import Arena, load_runs
     from evalkit.arena.judging import judge_arena
     from evalkit.arena.store import ArenaStore
-    from evalkit.backends.base import parse_model_args
+    from evalkit.backends.model_args import parse_model_args
     from evalkit.cache import default_cache_path
     from evalkit.console import console
 

@@ -4,6 +4,7 @@ Each built-in kind is registered in the `evalkit.backends` entry-point group (se
 exactly as a third-party backend is, and its module is imported only when a run chooses it.
 """
 
-from evalkit.backends.base import Backend, BackendKind, BackendSettings, load_backend, parse_model_args
+from evalkit.backends.base import Backend, BackendKind, BackendSettings, load_backend
+from evalkit.backends.model_args import parse_model_args
 
 __all__ = ["Backend", "BackendKind", "BackendSettings", "load_backend", "parse_model_args"]

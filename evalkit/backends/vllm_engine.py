@@ -2,7 +2,7 @@
 
 vLLM batches internally, so this backend takes large batches (ManagedBackend hands it up to
 `max_batch_size` requests at once) and runs each batch in a worker thread so the event loop keeps
-streaming results. Backend parameters come from `--model-args` (evalkit.backends.base.parse_model_args):
+streaming results. Backend parameters come from `--model-args` (evalkit.backends.model_args):
 every one but `lora` goes to `vllm.LLM` untouched, so dtype, max_model_len, tensor_parallel_size,
 pipeline_parallel_size, data_parallel_size, distributed_executor_backend=ray and nested ones such as
 hf_overrides={...} are vLLM's own; evalkit schedules nothing across devices or nodes itself.
