@@ -305,3 +305,19 @@ def test_tasks_lists_lm_evals_names_by_pattern():
     listed = CliRunner().invoke(cli, ["tasks", "lm_eval:gsm8k*"])
     assert listed.exit_code == 0, listed.output
     assert f"{len(found)} names match 'gsm8k*'" in " ".join(listed.output.split())
+
+
+def test_the_report_shows_each_choices_loglikelihood(include, tmp_path):
+    import base64
+    import gzip
+    import re
+
+    run(include, tmp_path, "lm_eval:toy_mc")
+    made = CliRunner().invoke(cli, ["report", str(tmp_path / "run"), "-o", str(tmp_path / "r.html")])
+    assert made.exit_code == 0, made.output
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    packed = re.search(r'id="evalkit-data"[^>]*>([^<]*)</script>', html).group(1)
+    samples = json.loads(gzip.decompress(base64.b64decode(packed)))["samples"]
+    snow = next(s for s in samples if s["id"] == "2")
+    assert snow["r"][0]["o"] == ["log p = -0.5000 (greedy)", "log p = -3.0000", "log p = -4.0000"]
+    assert snow["r"][0]["a"] == "black"

@@ -73,7 +73,8 @@ def _run_view(record: SampleRecord) -> dict[str, Any]:
                                       f"verdict {verdict.get('verdict') or verdict.get('failure')} · outcome "
                                       f"{game.get('outcome')}", "text": _cut(verdict.get("reply") or "")})
     return {
-        "o": [str(o) for o in record.outputs], "a": record.answer,  # a log-likelihood reply as `log p = -1.2345` "fo": record.format_ok,
+        "o": [str(o) for o in record.outputs],  # a log-likelihood reply reads `log p = -1.2345 (greedy)`
+        "a": record.answer, "fo": record.format_ok,
         "s": {k: v if v is None or math.isfinite(v) else None for k, v in record.scores.items()},  # JSON has no NaN
         "e": str(record.error) if record.error else None, "j": judge, "judge_failed": failed,
         "d": {k: _cut(v if isinstance(v, str) else _compact(v)) for k, v in details.items()},
