@@ -3,7 +3,7 @@ an over-long prompt fails alone, an overwritten checkpoint is a new model, a LoR
 answers and is recorded, and a cached re-run starts no engine.
 
 Opt-in: EVALKIT_INTEGRATION=1 and an environment where `import vllm` works
-(`EVALKIT_INTEGRATION=1 /work/vllm-venv/bin/python -m pytest tests/integration/test_vllm_real.py`).
+(a venv built by the recipe: `EVALKIT_INTEGRATION=1 VENV/bin/python -m pytest tests/integration/test_vllm_real.py`).
 The engine runs in-process (VLLM_ENABLE_V1_MULTIPROCESSING=0: 4 s to start instead of 20-30 s).
 """
 
