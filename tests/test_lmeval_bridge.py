@@ -181,6 +181,7 @@ def test_loglikelihood_scores_greedy_acc_and_lm_evals_perplexity_over_the_record
     result = run(include, tmp_path, "lm_eval:toy_ll")
     records = {r.sample_id: r for r in result.records}
     assert records["0"].outputs == [Loglikelihood(-0.25, True)] and records["0"].scores["acc,none"] == 1.0
+    assert records["0"].answer is None  # one continuation: there is no choice to name
     assert records["1"].scores["acc,none"] == 0.0
     # perplexity is exp(-mean log-likelihood) over the documents, not a mean of per-document values
     assert rows(result)[("toy_ll", "perplexity,none")] == pytest.approx(math.exp((0.25 + 3.0) / 2))
@@ -267,6 +268,26 @@ def test_evalkit_score_rescores_a_bridged_run_from_its_stored_replies(include, t
     scored = CliRunner().invoke(cli, ["score", str(tmp_path / "g")])
     assert scored.exit_code == 0, scored.output
     assert {r.sample_id: r.scores for r in RunResult.read(tmp_path / "g").records} == before
+
+
+def test_a_metric_that_fails_on_one_document_is_an_error_of_that_document(include):
+    task = build_task("lm_eval:toy_mc", TaskOptions(), {"include_path": str(include)})
+    samples = task.load().samples
+    lm_task = task.loaded.tasks["toy_mc"]
+    real = lm_task.process_results
+
+    def breaks_on_snow(doc, results):
+        if doc["question"] == "Snow is":
+            raise ZeroDivisionError("division by zero")
+        return real(doc, results)
+
+    lm_task.process_results = breaks_on_snow
+    replies = [[Loglikelihood(-1.0, False), Loglikelihood(-0.5, True), Loglikelihood(-2.0, False)]] * len(samples)
+    scores = task.scorer.score(list(zip(samples, replies)))
+    snow = scores[2]
+    assert snow.value is None and snow.metrics == {"acc,none": None, "acc_norm,none": None}
+    assert snow.details["error"] == "lm-eval could not score it: ZeroDivisionError: division by zero"
+    assert scores[0].value == 1.0 and "error" not in scores[0].details
 
 
 # --- bad input: one clear line -------------------------------------------------------------------------

@@ -67,7 +67,17 @@ class LmEvalScorer(Scorer):
     # --- one document ----------------------------------------------------------------------------
 
     def score(self, items: Sequence[tuple[Sample, list[Reply]]]) -> list[Score]:
-        return [self._score_one(sample, replies) for sample, replies in items]
+        return [self._score_guarded(sample, replies) for sample, replies in items]
+
+    def _score_guarded(self, sample: Sample, replies: list[Reply]) -> Score:
+        """A metric of lm-eval's that fails on one document is a scoring error of that document (counted in
+        error_rate, shown), not the end of the run."""
+        try:
+            return self._score_one(sample, replies)
+        except Exception as exc:
+            return Score(value=None, answer=None, format_ok=None, metrics={key: None for key in self.metrics},
+                         details={"lm_task": sample.metadata.get("task"), "doc_id": sample.metadata.get("doc_id"),
+                                  "error": f"lm-eval could not score it: {type(exc).__name__}: {str(exc)[:300]}"})
 
     def _score_one(self, sample: Sample, replies: list[Reply]) -> Score:
         from lm_eval.api.instance import Instance
@@ -102,13 +112,14 @@ class LmEvalScorer(Scorer):
             details["filtered_resps"] = filtered
         if items:
             details["items"] = items
-        answer, format_ok = self._answer(sample, replies, filtered)
+        answer, format_ok = self._answer(lm_task, sample, replies, filtered)
         strict = scores.get(self.metrics[0]) if self.metrics else None
         return Score(value=strict, answer=answer, format_ok=format_ok, metrics=scores, details=details)
 
-    def _answer(self, sample: Sample, replies: list[Reply], filtered: Mapping[str, Any]) -> tuple[str | None, bool | None]:
+    def _answer(self, lm_task: Any, sample: Sample, replies: list[Reply],
+                filtered: Mapping[str, Any]) -> tuple[str | None, bool | None]:
         """What the model answered, as a person reads it: the first filter's answer of a generated reply
-        (with whether it found one), or the choice with the highest log-likelihood."""
+        (with whether it found one), or the multiple-choice choice with the highest log-likelihood."""
         meta = sample.metadata
         if meta["request_type"] == "generate_until":
             first = next(iter(filtered.values()), None)
@@ -117,9 +128,11 @@ class LmEvalScorer(Scorer):
             if isinstance(first, str):
                 return first, first != INVALID
             return None, None
-        if meta["request_type"] == "loglikelihood_rolling" or not replies:
+        if lm_task.get_config("output_type") != "multiple_choice" or not replies:
             return None, None
-        logprobs = [r.logprob if isinstance(r, Loglikelihood) else -math.inf for r in replies]
+        # the choices' own requests; acc_mutual_info appends unconditional ones after them
+        choices = len(lm_task.doc_to_choice(meta["doc"])) if not lm_task.multiple_input else len(replies)
+        logprobs = [r.logprob if isinstance(r, Loglikelihood) else -math.inf for r in replies[:choices]]
         best = max(range(len(logprobs)), key=logprobs.__getitem__)
         continuation = meta["arguments"][best][1] if len(meta["arguments"][best]) > 1 else None
         return (None if continuation is None else str(continuation).strip()), None
