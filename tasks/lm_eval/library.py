@@ -76,8 +76,6 @@ def load_tasks(name: str, include_path: str | None) -> LoadedTasks:
         raise EvalkitError(f"-T include_path={include_path}: not a folder of lm-eval task YAML files")
     manager = _manager_for(name, include_path)
     if name not in manager.all_tasks:
-        manager = task_manager(include_path)
-    if name not in manager.all_tasks:
         close = difflib.get_close_matches(name, manager.all_tasks, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join('lm_eval:' + c for c in close)}?" if close else ""
         where = f" nor in {include_path}" if include_path else " (add your own YAML with -T include_path=DIR)"
@@ -85,8 +83,6 @@ def load_tasks(name: str, include_path: str | None) -> LoadedTasks:
     kind = "group" if name in manager.all_groups else "tag" if name in manager.all_tags else "task"
     try:
         loaded = manager.load([name])
-    except EvalkitError:
-        raise
     except Exception as exc:  # lm-eval's own errors: a YAML it cannot read, a dataset it cannot load
         raise EvalkitError(f"lm-eval could not build {name!r}: {type(exc).__name__}: {str(exc)[:300]}") from None
     groups = loaded.get("groups") or {}
