@@ -106,14 +106,18 @@ def _prompt(row: dict[str, Any]) -> str | None:
     return None
 
 
-def _strict_answer(filtered: Any, output_type: str | None) -> tuple[str | None, bool | None]:
+INVALID = "[invalid]"  # what lm-eval's regex filters answer when they find nothing
+
+
+def strict_answer(filtered: Any, output_type: str | None) -> tuple[str | None, bool | None]:
     """A generated reply's answer under the strict filter, and whether that filter found one (lm-eval's
-    regex filters answer `[invalid]` when not): the format violation the lm_eval: bridge counts too."""
+    regex filters answer `[invalid]` when not): the format violation, read the same way here and by the
+    lm_eval: bridge's scorer."""
     while isinstance(filtered, list) and filtered:
         filtered = filtered[0]
     if output_type != "generate_until" or not isinstance(filtered, str):
         return None, None
-    return filtered, filtered != "[invalid]"
+    return filtered, filtered != INVALID
 
 
 def task_records(task: str, path: Path, keys: list[str], output_type: str | None = None) -> list[SampleRecord]:
@@ -134,7 +138,7 @@ def task_records(task: str, path: Path, keys: list[str], output_type: str | None
     records = []
     for doc in sorted(by_doc, key=sample_order):
         row = by_doc[doc]["row"]
-        answer, format_ok = _strict_answer(filtered[doc].get(strict_filter), output_type)
+        answer, format_ok = strict_answer(filtered[doc].get(strict_filter), output_type)
         records.append(SampleRecord(
             task=f"{TASK_PREFIX}{task}", sample_id=doc, genre=task, prompt=_prompt(row),
             outputs=_replies(row.get("resps"), output_type), target=None if row.get("target") is None else str(row["target"]),

@@ -22,6 +22,7 @@ import math
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from evalkit.lmeval_io import strict_answer
 from evalkit.roles import Scorer
 from evalkit.types import Loglikelihood, Reply, Sample, Score
 
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from .library import LoadedTasks
     from .task import LmEvalTask
 
-INVALID = "[invalid]"  # what lm-eval's regex filters answer when they find nothing
 
 
 class LmEvalScorer(Scorer):
@@ -122,12 +122,7 @@ class LmEvalScorer(Scorer):
         (with whether it found one), or the multiple-choice choice with the highest log-likelihood."""
         meta = sample.metadata
         if meta["request_type"] == "generate_until":
-            first = next(iter(filtered.values()), None)
-            while isinstance(first, list) and first:
-                first = first[0]
-            if isinstance(first, str):
-                return first, first != INVALID
-            return None, None
+            return strict_answer(next(iter(filtered.values()), None), "generate_until")
         if lm_task.get_config("output_type") != "multiple_choice" or not replies:
             return None, None
         # the choices' own requests; acc_mutual_info appends unconditional ones after them
