@@ -14,7 +14,7 @@ import logging
 import os
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from evalkit.errors import EvalkitError
 from evalkit.plugins import installed_version
@@ -106,8 +106,3 @@ def matching_names(pattern: str, include_path: str | None = None) -> list[tuple[
             out.append((name, kinds.get(name, "task"), output_type,
                         os.path.relpath(path, root) if path.startswith(root + os.sep) else path))
     return out
-
-
-def config_of(task: "LmTask") -> dict[str, Any]:
-    """The task's configuration as lm-eval dumps it (what run.json keeps of it)."""
-    return task.dump_config()

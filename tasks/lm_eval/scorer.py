@@ -22,6 +22,8 @@ import math
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+import numpy as np  # lm-eval's metric values are numpy numbers; it depends on numpy
+
 from evalkit.lmeval_io import strict_answer
 from evalkit.roles import Scorer
 from evalkit.types import Loglikelihood, Reply, Sample, Score
@@ -216,15 +218,10 @@ def _number(value: Any) -> float | None:
 
 def _jsonable(value: Any) -> Any:
     """lm-eval's values (tuples, numpy numbers) as JSON values for the record."""
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-    except ImportError:
-        pass
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):

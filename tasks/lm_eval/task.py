@@ -29,7 +29,7 @@ from evalkit.registry import TaskOptions
 from evalkit.roles import Task, TaskData
 from evalkit.types import GenerationParams, Reply, Request, Sample
 
-from .library import LoadedTasks, config_of, lm_eval_version, load_tasks
+from .library import LoadedTasks, lm_eval_version, load_tasks
 from .scorer import LmEvalScorer
 
 PREFIX = "lm_eval:"
@@ -71,7 +71,7 @@ class LmEvalTask(Task):
                 [s.metadata["arguments"] for s in leaf_samples], ensure_ascii=False, default=str).encode()).hexdigest()
             samples += leaf_samples
         self.request_kinds = frozenset(KINDS[t] for t in types)
-        versions = {leaf: (config_of(t).get("metadata") or {}).get("version") for leaf, t in self.loaded.tasks.items()}
+        versions = {leaf: (t.get_config("metadata") or {}).get("version") for leaf, t in self.loaded.tasks.items()}
         # as `evalkit import lm-eval` names an imported task's version, so compare sets the two side by side
         self.version = f"lm-eval {self.lm_name} " + (
             str(next(iter(versions.values()))) if len(versions) == 1 else f"({len(versions)} tasks)")
