@@ -341,4 +341,5 @@ def test_the_report_shows_each_choices_loglikelihood(include, tmp_path):
     samples = json.loads(gzip.decompress(base64.b64decode(packed)))["samples"]
     snow = next(s for s in samples if s["id"] == "2")
     assert snow["r"][0]["o"] == ["log p = -0.5000 (greedy)", "log p = -3.0000", "log p = -4.0000"]
+    assert snow["r"][0]["oh"] == ["log-likelihood request 1", "log-likelihood request 2", "log-likelihood request 3"]
     assert snow["r"][0]["a"] == "black"

@@ -61,6 +61,8 @@ def test_the_data_holds_every_sample_of_every_run(report):
     assert wrapped["r"][1]["o"][0].endswith(INJECTED) and {"changed", "violation"} <= set(wrapped["f"])
     assert [run["s"]["strict"] for run in wrapped["r"][:2]] == [1.0, 0.0] and wrapped["m"] == "strict"
     assert [run["fo"] for run in wrapped["r"][:2]] == [True, False]  # the reply that broke the format, per run
+    judged_turns = next(s for s in data["samples"] if s["t"] == "mt_bench" and s["r"][0] and len(s["r"][0]["o"]) == 2)
+    assert judged_turns["r"][0]["oh"] == ["turn 1", "turn 2"]
     judged = next(s for s in data["samples"] if s["t"] == "mt_bench" and s["r"][0])
     assert judged["r"][0]["j"][0]["head"].startswith("turn1 · single") and "Rating: [[8]]" in judged["r"][0]["j"][0]["text"]
     failed = next(s for s in data["samples"] if "error" in s["f"])

@@ -148,7 +148,7 @@ function runColumn(run, i, sample) {
   const parts = [head];
   if (run.e) parts.push(el("p", { className: "error-text", text: `request error: ${run.e}` }));
   run.o.forEach((text, turn) => {
-    if (run.o.length > 1) parts.push(el("h4", { text: `turn ${turn + 1}` }));
+    if (run.o.length > 1) parts.push(el("h4", { text: run.oh[turn] }));
     parts.push(el("pre", { className: "text output", text }));
   });
   const kv = (pairs) => el("div", { className: "kv" }, pairs.flatMap(([k, v]) => [el("span", { text: k }), el("span", { text: v })]));

@@ -15,6 +15,7 @@ import re
 from typing import TYPE_CHECKING, Any, Sequence
 
 from evalkit.records import SampleRecord
+from evalkit.types import Loglikelihood
 
 if TYPE_CHECKING:
     from evalkit.store import RunResult
@@ -74,6 +75,9 @@ def _run_view(record: SampleRecord) -> dict[str, Any]:
                                       f"{game.get('outcome')}", "text": _cut(verdict.get("reply") or "")})
     return {
         "o": [str(o) for o in record.outputs],  # a log-likelihood reply reads `log p = -1.2345 (greedy)`
+        # what each reply answered: a turn of the conversation, or one of a sample's log-likelihood requests
+        "oh": [f"log-likelihood request {i + 1}" if isinstance(o, Loglikelihood) else f"turn {i + 1}"
+               for i, o in enumerate(record.outputs)],
         "a": record.answer, "fo": record.format_ok,
         "s": {k: v if v is None or math.isfinite(v) else None for k, v in record.scores.items()},  # JSON has no NaN
         "e": str(record.error) if record.error else None, "j": judge, "judge_failed": failed,
